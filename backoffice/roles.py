@@ -1,0 +1,62 @@
+"""The staff roles as groups, with exactly the permissions each needs.
+
+``sync_roles()`` runs after every migrate (see ``apps.py``) and from the
+``setup_roles`` command; it is idempotent and puts each group's permissions
+back to this table.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+CUSTOMER_SERVICE = "Customer service"
+WAREHOUSE = "Warehouse"
+FINANCE = "Finance"
+MANAGER = "Manager"
+
+_READ_CLAIMS = [
+    "returns.view_claim",
+    "returns.view_claimitem",
+    "returns.view_claimevent",
+    "returns.view_evidence",
+    "returns.view_order",
+    "returns.view_orderline",
+    "returns.view_product",
+    "returns.view_outboundemail",
+    "returns.view_policyversion",
+]
+_TRIAGE = [
+    "returns.add_claim",
+    "returns.triage_claim",
+    "returns.add_evidence",
+    # to record the day the customer received the goods
+    "returns.change_order",
+]
+
+ROLE_PERMISSIONS = {
+    CUSTOMER_SERVICE: _READ_CLAIMS + _TRIAGE,
+    WAREHOUSE: _READ_CLAIMS,
+    FINANCE: _READ_CLAIMS,
+    MANAGER: _READ_CLAIMS
+    + _TRIAGE
+    + [
+        "returns.override_claim_window",
+        "returns.add_policyversion",
+        "returns.change_policyversion",
+        "returns.add_product",
+        "returns.change_product",
+    ],
+}
+
+
+def sync_roles() -> None:
+    for name, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = Q()
+        for dotted in codenames:
+            app_label, codename = dotted.split(".")
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        permissions = list(Permission.objects.filter(wanted))
+        missing = set(codenames) - {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
+        if missing:
+            raise LookupError(f"permissions not found for {name}: {sorted(missing)}")
+        group.permissions.set(permissions)

@@ -1,0 +1,1 @@
+"""Inspection of each returned item against the policy checklist (warehouse issue)."""

@@ -1,0 +1,1 @@
+"""Refunds, their lines and their execution through payment providers (finance issue)."""

@@ -1,0 +1,282 @@
+"""Orders as the store knows them, claims against them, and their history.
+
+Models hold data only: every write that changes a claim goes through
+``returns.services``, which locks, checks, audits and queues side effects.
+"""
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from returns import money
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    # The policy gives electronic products shorter windows.
+    is_electronic = models.BooleanField("electronic product", default=False)
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self):
+        return f"{self.sku} {self.name}"
+
+
+class Order(models.Model):
+    number = models.CharField("order number", max_length=64, unique=True)
+    customer_email = models.EmailField(db_index=True)
+    customer_name = models.CharField(max_length=255)
+    # Every policy window counts from this day; unknown until the carrier says.
+    received_on = models.DateField("received on", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return self.number
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, related_name="lines", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, related_name="order_lines", on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=14, decimal_places=3)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    # Serial numbers where the store knows them, one per unit.
+    serial_numbers = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="order_line_unique_product"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_line_price_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.order.number} · {self.product.sku} × {self.quantity}"
+
+
+class PolicyVersion(models.Model):
+    """The policy's numbers, versioned: a claim is judged by the version in force when made."""
+
+    effective_from = models.DateTimeField(unique=True)
+    doa_days = models.PositiveIntegerField(default=7)
+    no_reason_days = models.PositiveIntegerField(default=45)
+    no_reason_electronic_days = models.PositiveIntegerField(default=30)
+    warranty_months = models.PositiveIntegerField(default=24)
+    warranty_electronic_months = models.PositiveIntegerField(default=12)
+    # The policy text only puts return shipping on the customer when a
+    # no-reason return fails inspection; what happens when it passes is ours to set.
+    no_reason_return_shipping_reimbursed = models.BooleanField(default=False)
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-effective_from"]
+        get_latest_by = "effective_from"
+
+    def __str__(self):
+        return f"Policy from {self.effective_from:%Y-%m-%d}"
+
+
+class ClaimType(models.TextChoices):
+    DOA = "doa", "DOA return (7 days)"
+    NO_REASON = "no_reason", "No-reason return"
+    WARRANTY = "warranty", "Warranty"
+
+
+class DoaReason(models.TextChoices):
+    WRONG_ITEM = "wrong_item", "Wrong item received"
+    MISSING_ITEM = "missing_item", "Missing item"
+    DAMAGE = "damage", "Physical damage or scratch"
+    QUALITY_ISSUE = "quality_issue", "Quality issue or cannot be used"
+
+
+class ClaimStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
+    APPROVED = "approved", "Approved"
+    SHIPPED = "shipped", "Shipped by customer"
+    INSPECTED = "inspected", "Inspected"
+    REFUNDED = "refunded", "Refunded"
+    REPLACED = "replaced", "Replaced"
+    RESOLVED = "resolved", "Resolved by troubleshooting"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_STATUSES = (
+    ClaimStatus.REQUESTED,
+    ClaimStatus.AWAITING_CUSTOMER,
+    ClaimStatus.APPROVED,
+    ClaimStatus.SHIPPED,
+    ClaimStatus.INSPECTED,
+)
+
+
+class Claim(models.Model):
+    order = models.ForeignKey(Order, related_name="claims", on_delete=models.PROTECT)
+    # Copied from the order so the admin's search is one indexed OR on one table.
+    order_number = models.CharField("order number", max_length=64, db_index=True)
+    customer_email = models.EmailField(db_index=True)
+    claim_type = models.CharField("type", max_length=16, choices=ClaimType.choices)
+    doa_reason = models.CharField("DOA reason", max_length=16, choices=DoaReason.choices, blank=True)
+    description = models.TextField("customer's description")
+    status = models.CharField(max_length=24, choices=ClaimStatus.choices, default=ClaimStatus.REQUESTED)
+    # True when any claimed item is electronic: the shorter windows apply.
+    is_electronic = models.BooleanField("electronic", default=False)
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT)
+    submitted_at = models.DateTimeField("claim made at")
+    rma_number = models.CharField("RMA number", max_length=20, unique=True, null=True, blank=True)
+    is_returnless = models.BooleanField("returnless", default=False)
+    returnless_reason = models.TextField(blank=True)
+    window_override_reason = models.TextField(blank=True)
+    rejection_reason = models.TextField(blank=True)
+    # Makes a double-submitted form create one claim, not two.
+    submission_key = models.UUIDField(unique=True, null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [
+            ("triage_claim", "Can triage claims (ask, resolve, approve, reject, cancel)"),
+            ("override_claim_window", "Can approve a claim outside its policy window"),
+        ]
+        indexes = [models.Index(fields=["status", "-id"], name="claim_status_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(claim_type=ClaimType.DOA, doa_reason__gt="") | (~Q(claim_type=ClaimType.DOA) & Q(doa_reason="")),
+                name="claim_doa_reason_iff_doa",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_returnless=False) | Q(doa_reason=DoaReason.MISSING_ITEM),
+                name="claim_returnless_only_missing_item",
+            ),
+        ]
+
+    def __str__(self):
+        return self.rma_number or f"Claim #{self.pk}"
+
+
+class ClaimItem(models.Model):
+    claim = models.ForeignKey(Claim, related_name="items", on_delete=models.CASCADE)
+    order_line = models.ForeignKey(OrderLine, related_name="claim_items", on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField()
+    serial_number = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["claim", "order_line"], name="claim_item_unique_line"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="claim_item_quantity_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_line.product.sku} × {self.quantity}"
+
+
+def evidence_path(instance, filename):
+    """A fresh name per upload: no file ever overwrites another."""
+    suffix = PurePosixPath(filename).suffix.lower()[:8]
+    return f"evidence/{instance.claim_id}/{uuid.uuid4().hex}{suffix}"
+
+
+def thumbnail_path(instance, filename):
+    return f"evidence/{instance.claim_id}/thumbs/{uuid.uuid4().hex}.jpg"
+
+
+class EvidenceKind(models.TextChoices):
+    PHOTO = "photo", "Photo"
+    VIDEO = "video", "Video"
+
+
+class Evidence(models.Model):
+    claim = models.ForeignKey(Claim, related_name="evidence", on_delete=models.CASCADE)
+    file = models.FileField(upload_to=evidence_path, max_length=255)
+    thumbnail = models.ImageField(upload_to=thumbnail_path, max_length=255, blank=True)
+    kind = models.CharField(max_length=8, choices=EvidenceKind.choices)
+    content_type = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    original_name = models.CharField(max_length=255)
+    # The policy requires "the picture of the entire package/box" for every claim.
+    shows_whole_package = models.BooleanField("shows the whole package", default=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["claim_id", "id"]
+        verbose_name_plural = "evidence"
+
+    def __str__(self):
+        return self.original_name
+
+
+class ClaimEvent(models.Model):
+    """One row per change to a claim: the audit trail nobody edits."""
+
+    claim = models.ForeignKey(Claim, related_name="events", on_delete=models.CASCADE)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["claim_id", "id"]
+
+    def __str__(self):
+        return f"{self.action} {self.from_status}→{self.to_status}"
+
+
+class RmaSequence(models.Model):
+    """The last RMA number given per year; locked while the next is taken."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+
+class EmailStatus(models.TextChoices):
+    READY = "ready", "Ready"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboundEmail(models.Model):
+    """An email to a customer, written with the change that causes it; also our outbox."""
+
+    claim = models.ForeignKey(Claim, related_name="emails", null=True, blank=True, on_delete=models.CASCADE)
+    template = models.CharField(max_length=64)
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField()
+    status = models.CharField(max_length=8, choices=EmailStatus.choices, default=EmailStatus.READY)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["updated_at"], condition=Q(status="ready"), name="email_ready_by_age"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to}"

@@ -1,0 +1,35 @@
+"""Money is a Decimal with an ISO 4217 currency; this is the one rounding helper."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+# Minor units of the currencies the store sells in (ISO 4217).
+MINOR_UNITS = {
+    "AUD": 2, "CAD": 2, "CHF": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2,
+    "HKD": 2, "JPY": 0, "KRW": 0, "KWD": 3, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2,
+    "SGD": 2, "USD": 2,
+}  # fmt: skip
+CURRENCY_CHOICES = [(code, code) for code in sorted(MINOR_UNITS)]
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def parse_amount(text: str, currency: str) -> Decimal:
+    """Read an amount as the store wrote it ("12.50"), refusing floats' surprises."""
+    if currency not in MINOR_UNITS:
+        raise MoneyError(f"unknown currency {currency!r}")
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise MoneyError(f"{text!r} is not an amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise MoneyError(f"{text!r} is not an amount of money")
+    if amount != quantize(amount, currency):
+        raise MoneyError(f"{text} has more decimals than {currency} allows")
+    return amount
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round half up to the currency's minor unit."""
+    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)

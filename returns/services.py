@@ -1,0 +1,324 @@
+"""Every write to a claim: lock the row, check the state table and the user's
+permission, write the change and its ``ClaimEvent`` in one transaction, and
+queue side effects (emails, thumbnails) to run once it commits.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from returns import notifications, selectors, states, uploads
+from returns.models import (
+    OPEN_STATUSES,
+    Claim,
+    ClaimEvent,
+    ClaimItem,
+    ClaimType,
+    DoaReason,
+    EmailStatus,
+    Evidence,
+    EvidenceKind,
+    Order,
+    OutboundEmail,
+    PolicyVersion,
+    RmaSequence,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ApprovalRefused(states.InvalidTransition):
+    """The state table allows approval, the policy does not (yet)."""
+
+
+class DuplicateSubmission(Exception):
+    def __init__(self, claim: Claim):
+        self.claim = claim
+        super().__init__(f"This claim was already created as {claim}; nothing was added twice.")
+
+
+# --- Claims -------------------------------------------------------------
+
+
+def claim_create(
+    *,
+    order: Order,
+    claim_type: str,
+    description: str,
+    order_line_ids: Iterable[int],
+    by,
+    doa_reason: str = "",
+    serial_number: str = "",
+    submitted_at: datetime | None = None,
+    submission_key: uuid.UUID | None = None,
+) -> Claim:
+    """Record a customer's claim as received, and acknowledge it by email."""
+    if not by.has_perm("returns.add_claim"):
+        raise PermissionDenied("You do not have permission to create claims.")
+    if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
+        raise DuplicateSubmission(existing)
+    submitted_at = submitted_at or timezone.now()
+    wanted = set(order_line_ids)
+    lines = list(order.lines.select_related("product").filter(pk__in=wanted))
+    _check_new_claim(claim_type, doa_reason, description, lines, submitted_at)
+    if len(lines) != len(wanted):
+        raise ValidationError({"order_line_ids": f"Some of the chosen items are not on order {order.number}."})
+    try:
+        with transaction.atomic():
+            claim = Claim.objects.create(
+                order=order,
+                order_number=order.number,
+                customer_email=order.customer_email.lower(),
+                claim_type=claim_type,
+                doa_reason=doa_reason if claim_type == ClaimType.DOA else "",
+                description=description.strip(),
+                is_electronic=any(line.product.is_electronic for line in lines),
+                policy_version=policy_in_force(submitted_at),
+                submitted_at=submitted_at,
+                submission_key=submission_key,
+                created_by=by,
+            )
+            ClaimItem.objects.bulk_create(
+                ClaimItem(claim=claim, order_line=line, quantity=line.quantity, serial_number=serial_number)
+                for line in lines
+            )
+            _record(claim, by, "create", "", claim.status, {"order_line_ids": [line.pk for line in lines]})
+            notifications.email_customer(claim=claim, template="claim_received")
+    except IntegrityError:
+        if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
+            raise DuplicateSubmission(existing) from None
+        raise
+    return claim
+
+
+def _check_new_claim(claim_type, doa_reason, description, lines, submitted_at):
+    errors = {}
+    if claim_type not in ClaimType.values:
+        errors["claim_type"] = "Choose DOA, no-reason return or warranty."
+    if claim_type == ClaimType.DOA and doa_reason not in DoaReason.values:
+        errors["doa_reason"] = "A DOA claim needs its reason: wrong item, missing item, damage or quality issue."
+    if not description.strip():
+        errors["description"] = "Write what the customer reported."
+    if not lines:
+        errors["order_line_ids"] = "Choose at least one item of the order."
+    if submitted_at > timezone.now() + timedelta(minutes=5):
+        errors["submitted_at"] = "The claim cannot be made in the future."
+    if errors:
+        raise ValidationError(errors)
+
+
+def policy_in_force(moment: datetime) -> PolicyVersion:
+    version = PolicyVersion.objects.filter(effective_from__lte=moment).order_by("-effective_from").first()
+    if version is None:
+        raise ValidationError("No after-sales policy was in force at that time.")
+    return version
+
+
+def claim_ask_for_information(*, claim_id: int, by, message: str) -> Claim:
+    """Stop and wait for the customer: missing photos, a serial number, a detail to troubleshoot."""
+    _require_text(message, "message", "Write what you need from the customer.")
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "ask_for_information", by)
+        _move(claim, transition, by, {"message": message})
+        notifications.email_customer(claim=claim, template="information_requested", message=message)
+    return claim
+
+
+def claim_record_customer_answer(*, claim_id: int, by, answer: str) -> Claim:
+    _require_text(answer, "answer", "Write or paste what the customer answered.")
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "record_customer_answer", by)
+        _move(claim, transition, by, {"answer": answer})
+    return claim
+
+
+def claim_resolve(*, claim_id: int, by, note: str) -> Claim:
+    """The agent "troubleshoots the reported issue" first; a fixed claim closes without a return."""
+    _require_text(note, "note", "Write what fixed the issue.")
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "resolve", by)
+        _move(claim, transition, by, {"note": note})
+    return claim
+
+
+def claim_approve(*, claim_id: int, by, returnless_reason: str = "", window_override_reason: str = "") -> Claim:
+    """Approve: give the RMA number and email the return instructions.
+
+    Refused while the policy's conditions are not met: the window has passed
+    (a manager may override with a reason), no whole-package photo, the
+    received date unknown, or an order line already in another open claim.
+    """
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "approve", by)
+        review = selectors.claim_review(claim)
+        if review.problems:
+            raise ApprovalRefused(" ".join(review.problems))
+        payload = {}
+        if review.window_expired:
+            if not by.has_perm("returns.override_claim_window"):
+                raise ApprovalRefused(f"{review.judgement.describe()} Only a manager can approve it, with a reason.")
+            _require_text(window_override_reason, "window_override_reason", "Write why the window is overridden.")
+            claim.window_override_reason = window_override_reason.strip()
+            payload["window_override_reason"] = claim.window_override_reason
+            payload["days_over"] = review.judgement.days_over
+        if returnless_reason.strip():
+            if claim.doa_reason != DoaReason.MISSING_ITEM:
+                raise ApprovalRefused("Only a DOA claim for a missing item can be approved without a return.")
+            claim.is_returnless = True
+            claim.returnless_reason = returnless_reason.strip()
+            payload["returnless_reason"] = claim.returnless_reason
+        claim.rma_number = _next_rma_number()
+        payload["rma_number"] = claim.rma_number
+        _move(claim, transition, by, payload)
+        notifications.email_customer(claim=claim, template="claim_approved", judgement=review.judgement)
+    return claim
+
+
+def claim_reject(*, claim_id: int, by, reason: str) -> Claim:
+    _require_text(reason, "reason", "Write the reason the customer will read.")
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "reject", by)
+        claim.rejection_reason = reason.strip()
+        _move(claim, transition, by, {"reason": claim.rejection_reason})
+        notifications.email_customer(claim=claim, template="claim_rejected", reason=claim.rejection_reason)
+    return claim
+
+
+def claim_cancel(*, claim_id: int, by, reason: str) -> Claim:
+    _require_text(reason, "reason", "Write why the claim is cancelled.")
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "cancel", by)
+        _move(claim, transition, by, {"reason": reason.strip()})
+    return claim
+
+
+def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:
+    claim = Claim.objects.select_for_update().select_related("order", "policy_version").get(pk=claim_id)
+    return claim, states.require(claim.status, action, by)
+
+
+def _move(claim: Claim, transition: states.Transition, by, payload: dict) -> None:
+    claim.status = transition.target
+    claim.save()
+    _record(claim, by, transition.action, transition.source, transition.target, payload)
+
+
+def _record(claim: Claim, by, action: str, source: str, target: str, payload: dict) -> ClaimEvent:
+    return ClaimEvent.objects.create(
+        claim=claim, actor=by, action=action, from_status=source, to_status=target, payload=payload
+    )
+
+
+def _require_text(value: str, field: str, message: str) -> None:
+    if not (value or "").strip():
+        raise ValidationError({field: message})
+
+
+def _next_rma_number() -> str:
+    """RMA-YYYY-NNNNNN: unique, in order, never given twice (the counter row is locked)."""
+    year = timezone.localdate().year
+    sequence, _ = RmaSequence.objects.select_for_update().get_or_create(year=year)
+    sequence.last_value += 1
+    sequence.save(update_fields=["last_value"])
+    return f"RMA-{year}-{sequence.last_value:06d}"
+
+
+# --- Evidence -----------------------------------------------------------
+
+
+def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False) -> Evidence:
+    """Store a photo or video the customer sent; raises ``uploads.RejectedUpload`` with the reason."""
+    if not by.has_perm("returns.add_evidence"):
+        raise PermissionDenied("You do not have permission to add evidence.")
+    checked = uploads.check_evidence(upload)
+    with transaction.atomic():
+        claim = Claim.objects.select_for_update().get(pk=claim_id)
+        if claim.status not in OPEN_STATUSES:
+            raise states.InvalidTransition(
+                f"{claim} is {claim.get_status_display().lower()}: evidence can only be added to an open claim."
+            )
+        evidence = Evidence(
+            claim=claim,
+            kind=checked.kind,
+            content_type=checked.content_type,
+            size_bytes=checked.size_bytes,
+            original_name=checked.original_name[:255],
+            shows_whole_package=shows_whole_package,
+            uploaded_by=by,
+        )
+        evidence.file.save(checked.original_name, checked.content, save=False)
+        evidence.save()
+        _record(
+            claim,
+            by,
+            "add_evidence",
+            claim.status,
+            claim.status,
+            {"evidence_id": evidence.pk, "name": evidence.original_name, "whole_package": shows_whole_package},
+        )
+        if evidence.kind == EvidenceKind.PHOTO:
+            from returns import tasks
+
+            transaction.on_commit(lambda: tasks.make_evidence_thumbnail.delay(evidence.pk))
+    return evidence
+
+
+def evidence_make_thumbnail(*, evidence_id: int) -> None:
+    evidence = Evidence.objects.get(pk=evidence_id)
+    if evidence.thumbnail or evidence.kind != EvidenceKind.PHOTO:
+        return
+    with evidence.file.open("rb") as original:
+        thumbnail = uploads.make_thumbnail(original.read())
+    evidence.thumbnail.save("thumb.jpg", ContentFile(thumbnail), save=False)
+    Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(thumbnail=evidence.thumbnail.name)
+
+
+# --- Emails -------------------------------------------------------------
+
+
+def email_send(*, email_id: int, final_attempt: bool = False) -> None:
+    """Send one outbox row. The row lock makes a redelivered task wait and then skip a sent email."""
+    with transaction.atomic():
+        email = OutboundEmail.objects.select_for_update().get(pk=email_id)
+        if email.status != EmailStatus.READY:
+            return
+        message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to])
+        message.attach_alternative(email.body_html, "text/html")
+        try:
+            message.send()
+        except OSError as error:
+            failure = error
+        else:
+            email.status, email.sent_at, email.attempts = EmailStatus.SENT, timezone.now(), email.attempts + 1
+            email.save(update_fields=["status", "sent_at", "attempts", "updated_at"])
+            return
+    # The lock is released: remember the attempt, then let Celery retry.
+    OutboundEmail.objects.filter(pk=email_id, status=EmailStatus.READY).update(
+        attempts=email.attempts + 1,
+        last_error=str(failure)[:2000],
+        status=EmailStatus.FAILED if final_attempt else EmailStatus.READY,
+        updated_at=timezone.now(),
+    )
+    log.warning("email %s not sent: %s", email_id, failure)
+    raise failure
+
+
+def email_requeue_stale() -> int:
+    """Queue again the emails still ready after the broker lost their task."""
+    from returns import tasks
+
+    cutoff = timezone.now() - timedelta(seconds=settings.EMAIL_REQUEUE_AFTER_SECONDS)
+    stale = list(
+        OutboundEmail.objects.filter(status=EmailStatus.READY, updated_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for email_id in stale:
+        tasks.send_email.delay(email_id)
+    return len(stale)

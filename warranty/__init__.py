@@ -1,0 +1,1 @@
+"""Warranty coverage by serial number and replacement orders (finance issue)."""
