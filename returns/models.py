@@ -156,7 +156,8 @@ class Claim(models.Model):
         indexes = [models.Index(fields=["status", "-id"], name="claim_status_recent")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(claim_type=ClaimType.DOA, doa_reason__gt="") | (~Q(claim_type=ClaimType.DOA) & Q(doa_reason="")),
+                condition=Q(claim_type=ClaimType.DOA, doa_reason__gt="")
+                | (~Q(claim_type=ClaimType.DOA) & Q(doa_reason="")),
                 name="claim_doa_reason_iff_doa",
             ),
             models.CheckConstraint(
@@ -248,6 +249,9 @@ class RmaSequence(models.Model):
 
     year = models.PositiveIntegerField(primary_key=True)
     last_value = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last_value}"
 
 
 class EmailStatus(models.TextChoices):

@@ -69,7 +69,10 @@ class Judgement:
 
     def describe(self) -> str:
         if self.eligible:
-            return f"Eligible: claim made {self.claimed_on:%d %b %Y}, within the {self.window} ending {self.deadline:%d %b %Y}."
+            return (
+                f"Eligible: claim made {self.claimed_on:%d %b %Y}, "
+                f"within the {self.window} ending {self.deadline:%d %b %Y}."
+            )
         return (
             f"Expired: the {self.window} ended on {self.deadline:%d %b %Y}, "
             f"{self.days_over} day{'s' if self.days_over != 1 else ''} before the claim was made."

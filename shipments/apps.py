@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class ShipmentsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'shipments'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "shipments"

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class WarrantyConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'warranty'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "warranty"
