@@ -1,1 +1,476 @@
-# Register your models here.
+"""The admin for customer service: the claim list, the claim page and its actions.
+
+Claims are read-only in the admin: every change goes through a service in
+``returns.services``, called from the buttons the state table allows the user.
+"""
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from returns import selectors, services, states, uploads
+from returns.models import (
+    Claim,
+    ClaimEvent,
+    ClaimItem,
+    ClaimType,
+    DoaReason,
+    Order,
+    OrderLine,
+    OutboundEmail,
+    PolicyVersion,
+    Product,
+)
+
+# The text each action asks for: (POST field, service keyword, label, required).
+ACTION_FIELDS = {
+    "ask_for_information": [("message", "message", "What do you need from the customer?", True)],
+    "record_customer_answer": [("answer", "answer", "The customer's answer", True)],
+    "resolve": [("note", "note", "What fixed the issue", True)],
+    "approve": [
+        ("returnless_reason", "returnless_reason", "Approve without a return because… (missing item only)", False),
+        ("window_override_reason", "window_override_reason", "Override the expired window because…", False),
+    ],
+    "reject": [("reason", "reason", "Reason (the customer reads it)", True)],
+    "cancel": [("reason", "reason", "Why is the claim cancelled?", True)],
+}
+ACTION_SERVICES = {
+    "ask_for_information": services.claim_ask_for_information,
+    "record_customer_answer": services.claim_record_customer_answer,
+    "resolve": services.claim_resolve,
+    "approve": services.claim_approve,
+    "reject": services.claim_reject,
+    "cancel": services.claim_cancel,
+}
+assert set(ACTION_SERVICES) == set(states.ACTIONS), "every action in the state table needs its service"
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ClaimItemInline(ReadOnlyInline):
+    model = ClaimItem
+    fields = ("sku", "product_name", "quantity", "unit_price", "serial_number")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line__product")
+
+    @admin.display(description="SKU")
+    def sku(self, item):
+        return item.order_line.product.sku
+
+    @admin.display(description="product")
+    def product_name(self, item):
+        product = item.order_line.product
+        return f"{product.name} (electronic)" if product.is_electronic else product.name
+
+    @admin.display(description="unit price")
+    def unit_price(self, item):
+        return f"{item.order_line.unit_price} {item.order_line.currency}"
+
+
+class ClaimEventInline(ReadOnlyInline):
+    """The claim's history: nobody edits it."""
+
+    model = ClaimEvent
+    verbose_name_plural = "history"
+    fields = ("created_at", "actor", "action", "from_status", "to_status", "details")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="details")
+    def details(self, event):
+        return format_html_join(
+            "", "<div><b>{}</b>: {}</div>", ((k.replace("_", " "), v) for k, v in event.payload.items())
+        )
+
+
+class OutboundEmailInline(ReadOnlyInline):
+    model = OutboundEmail
+    verbose_name_plural = "emails to the customer"
+    fields = ("created_at", "subject", "status", "sent_at", "attempts", "last_error")
+    readonly_fields = fields
+
+
+class ReceivedDateFilter(admin.DateFieldListFilter):
+    title = "received date"
+
+
+@admin.register(Claim)
+class ClaimAdmin(admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "order_number",
+        "customer_email",
+        "claim_type",
+        "doa_reason",
+        "status",
+        "is_electronic",
+        "received_on",
+        "submitted_at",
+    )
+    list_filter = ("status", "claim_type", "is_electronic", ("order__received_on", ReceivedDateFilter))
+    list_select_related = ("order",)
+    show_full_result_count = False
+    # get_search_results() replaces Django's icontains search with exact, indexed lookups.
+    search_fields = ("rma_number",)
+    search_help_text = "An RMA number, an order number or a customer's email, exactly."
+    inlines = (ClaimItemInline, ClaimEventInline, OutboundEmailInline)
+    change_form_template = "admin/returns/claim/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("status", "rma_number", "claim_type", "doa_reason", "description")}),
+        ("Customer and order", {"fields": ("order_link", "customer_email", "received_on", "is_electronic")}),
+        (
+            "Decisions",
+            {
+                "fields": (
+                    "submitted_at",
+                    "policy_version",
+                    "is_returnless",
+                    "returnless_reason",
+                    "window_override_reason",
+                    "rejection_reason",
+                    "created_by",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "status",
+        "rma_number",
+        "claim_type",
+        "doa_reason",
+        "description",
+        "order_link",
+        "customer_email",
+        "received_on",
+        "is_electronic",
+        "submitted_at",
+        "policy_version",
+        "is_returnless",
+        "returnless_reason",
+        "window_override_reason",
+        "rejection_reason",
+        "created_by",
+    )
+
+    @admin.display(description="claim", ordering="-id")
+    def reference(self, claim):
+        return str(claim)
+
+    @admin.display(description="received on", ordering="order__received_on")
+    def received_on(self, claim):
+        return claim.order.received_on
+
+    @admin.display(description="order")
+    def order_link(self, claim):
+        url = reverse("admin:returns_order_change", args=[claim.order_id])
+        return format_html('<a href="{}">{}</a> · {}', url, claim.order.number, claim.order.customer_name)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches on three indexed columns of the claim table: one BitmapOr, no scan."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(
+            Q(rma_number=term.upper()) | Q(order_number=term) | Q(customer_email=term.lower())
+        ), False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:claim_id>/act/<str:action>/", self.admin_site.admin_view(self.act_view), name="returns_claim_act"
+            ),
+            path(
+                "<int:claim_id>/evidence/",
+                self.admin_site.admin_view(self.evidence_view),
+                name="returns_claim_evidence",
+            ),
+        ]
+        return own + super().get_urls()
+
+    # --- the claim page ---------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        claim = get_object_or_404(Claim.objects.select_related("order", "policy_version"), pk=object_id)
+        drafts = request.session.pop(_draft_key(claim.pk), {})
+        review = selectors.claim_review(claim)
+        can_override = request.user.has_perm("returns.override_claim_window")
+        actions = []
+        for transition in states.allowed(claim.status, request.user):
+            fields = []
+            for name, _, label, required in ACTION_FIELDS[transition.action]:
+                if name == "returnless_reason" and claim.doa_reason != DoaReason.MISSING_ITEM:
+                    continue
+                if name == "window_override_reason" and not (review.window_expired and can_override):
+                    continue
+                fields.append({"name": name, "label": label, "required": required, "value": drafts.get(name, "")})
+            actions.append({"transition": transition, "fields": fields})
+        context = {
+            **(extra_context or {}),
+            "review": review,
+            "claim_actions": actions,
+            "evidence": claim.evidence.all(),
+            "can_add_evidence": request.user.has_perm("returns.add_evidence"),
+            "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def act_view(self, request, claim_id, action):
+        """Run one state-table action through its service; errors come back as messages, text kept."""
+        if request.method != "POST" or action not in ACTION_SERVICES:
+            raise PermissionDenied
+        claim = get_object_or_404(Claim, pk=claim_id)
+        values = {name: request.POST.get(name, "") for name, *_ in ACTION_FIELDS[action]}
+        kwargs = {keyword: values[name] for name, keyword, *_ in ACTION_FIELDS[action]}
+        try:
+            claim = ACTION_SERVICES[action](claim_id=claim.pk, by=request.user, **kwargs)
+        except (states.InvalidTransition, states.NotPermitted, PermissionDenied) as error:
+            messages.error(request, str(error))
+            request.session[_draft_key(claim.pk)] = values
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            request.session[_draft_key(claim.pk)] = values
+        else:
+            messages.success(request, _success_message(action, claim))
+        return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
+
+    def evidence_view(self, request, claim_id):
+        """Store each uploaded file; a refused one is named with its reason, the others are kept."""
+        if request.method != "POST":
+            raise PermissionDenied
+        claim = get_object_or_404(Claim, pk=claim_id)
+        files = request.FILES.getlist("files")
+        if not files:
+            messages.error(request, "Choose at least one photo or video to upload.")
+        _store_evidence(request, claim, files, request.POST.get("shows_whole_package") == "on")
+        return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
+
+    # --- a new claim, typed in from the customer's email -----------------
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        order = _find_order(request.GET.get("order") or request.POST.get("order_number"))
+        form = ClaimCreateForm(request.POST or None, order=order)
+        if request.method == "POST" and order and form.is_valid():
+            try:
+                claim = services.claim_create(by=request.user, order=order, **form.service_arguments())
+            except services.DuplicateSubmission as duplicate:
+                messages.warning(request, str(duplicate))
+                return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[duplicate.claim.pk]))
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, f"{claim} created; the customer was sent an acknowledgement.")
+                _store_evidence(
+                    request, claim, request.FILES.getlist("files"), form.cleaned_data["shows_whole_package"]
+                )
+                return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "New claim",
+            "order": order,
+            "order_query": request.GET.get("order", ""),
+            "order_not_found": bool(request.GET.get("order")) and order is None,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/returns/claim/create.html", context)
+
+
+class ClaimCreateForm(forms.Form):
+    order_number = forms.CharField(widget=forms.HiddenInput)
+    submission_key = forms.UUIDField(widget=forms.HiddenInput)
+    order_line_ids = forms.ModelMultipleChoiceField(
+        queryset=OrderLine.objects.none(), widget=forms.CheckboxSelectMultiple, label="Items claimed"
+    )
+    claim_type = forms.ChoiceField(choices=ClaimType.choices, label="Type")
+    doa_reason = forms.ChoiceField(choices=[("", "—"), *DoaReason.choices], required=False, label="DOA reason")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="What the customer reports")
+    serial_number = forms.CharField(required=False, max_length=64)
+    submitted_at = forms.DateTimeField(
+        label="Customer's email arrived at",
+        help_text="The policy window counts to this moment (company time zone).",
+    )
+    shows_whole_package = forms.BooleanField(required=False, label="The attached photos show the whole package")
+
+    def __init__(self, *args, order=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["order_line_ids"].queryset = (
+            order.lines.select_related("product") if order else OrderLine.objects.none()
+        )
+        self.fields["order_line_ids"].label_from_instance = lambda line: (
+            f"{line.product.sku} {line.product.name} × {line.quantity} ({line.unit_price} {line.currency})"
+        )
+        if order:
+            self.initial.update(
+                order_number=order.number, order_line_ids=list(order.lines.values_list("pk", flat=True))
+            )
+        self.initial.setdefault("submission_key", uuid.uuid4())
+        self.initial.setdefault("submitted_at", timezone.localtime().replace(second=0, microsecond=0))
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "claim_type": data["claim_type"],
+            "doa_reason": data["doa_reason"],
+            "description": data["description"],
+            "order_line_ids": [line.pk for line in data["order_line_ids"]],
+            "serial_number": data["serial_number"],
+            "submitted_at": data["submitted_at"],
+            "submission_key": data["submission_key"],
+        }
+
+
+def _find_order(number: str | None) -> Order | None:
+    number = (number or "").strip()
+    return Order.objects.filter(number=number).first() if number else None
+
+
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _store_evidence(request, claim: Claim, files, shows_whole_package: bool) -> None:
+    for upload in files:
+        try:
+            services.evidence_add(
+                claim_id=claim.pk, by=request.user, upload=upload, shows_whole_package=shows_whole_package
+            )
+        except (uploads.RejectedUpload, states.InvalidTransition, PermissionDenied) as error:
+            messages.error(request, f"Not stored: {error}")
+        else:
+            messages.success(request, f"Stored “{upload.name}”.")
+
+
+def _draft_key(claim_id: int) -> str:
+    return f"claim-draft-{claim_id}"
+
+
+def _success_message(action: str, claim: Claim) -> str:
+    if action == "approve":
+        if claim.is_returnless:
+            return f"Approved without a return: {claim.rma_number}. The customer was emailed."
+        return f"Approved: {claim.rma_number}. The RMA number and return instructions were emailed to {claim.customer_email}."
+    return f"{claim}: {claim.get_status_display().lower()}."
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ("product", "quantity", "unit_price", "currency", "serial_numbers")
+    readonly_fields = fields
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("number", "customer_name", "customer_email", "received_on", "created_at")
+    search_fields = ("=number", "customer_email")
+    search_help_text = "An order number (exact) or a customer's email."
+    show_full_result_count = False
+    list_filter = (("received_on", admin.DateFieldListFilter),)
+    inlines = (OrderLineInline,)
+    fields = ("number", "customer_name", "customer_email", "received_on")
+    # Customer service records the day the goods arrived; the rest comes from the store.
+    readonly_fields = ("number", "customer_name", "customer_email")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "is_electronic")
+    list_filter = ("is_electronic",)
+    search_fields = ("^sku", "name")
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    """A policy change is a new version: claims keep the version in force when they were made."""
+
+    list_display = (
+        "effective_from",
+        "doa_days",
+        "no_reason_days",
+        "no_reason_electronic_days",
+        "warranty_months",
+        "warranty_electronic_months",
+        "no_reason_return_shipping_reimbursed",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # A version that judged claims is history; change the policy with a new version.
+        if obj is not None and obj.claim_set.exists():
+            return [field.name for field in obj._meta.fields]
+        return ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "to", "subject", "status", "attempts", "sent_at")
+    list_filter = ("status", "template")
+    list_select_related = ()
+    search_fields = ("=to",)
+    show_full_result_count = False
+    readonly_fields = (
+        "claim",
+        "template",
+        "to",
+        "subject",
+        "body_text",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "sent_at",
+    )
+    exclude = ("body_html",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,302 @@
+import datetime
+import io
+import uuid
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from returns import services
+from returns.models import Claim, ClaimStatus, ClaimType, DoaReason, Evidence
+from returns.tests.factories import ClaimFactory, ClaimItemFactory, OrderFactory, OrderLineFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:returns_claim_changelist")
+
+
+def png(name="package.png", size=(40, 30)):
+    out = io.BytesIO()
+    Image.new("RGB", size, "orange").save(out, "PNG")
+    return SimpleUploadedFile(name, out.getvalue(), content_type="image/png")
+
+
+def new_claim(cs, **kwargs):
+    line = OrderLineFactory(**kwargs)
+    return services.claim_create(
+        order=line.order,
+        claim_type=ClaimType.NO_REASON,
+        description="Changed my mind",
+        order_line_ids=[line.pk],
+        by=cs,
+    )
+
+
+def page_messages(response):
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def claim_page(client, claim):
+    return client.get(reverse("admin:returns_claim_change", args=[claim.pk]))
+
+
+# --- the list -------------------------------------------------------------
+
+
+def test_claim_list_query_count_does_not_grow_with_rows(client, cs, django_assert_num_queries):
+    client.force_login(cs)
+    ClaimItemFactory.create_batch(3)
+    with django_assert_num_queries(6) as few:
+        assert client.get(CHANGELIST).status_code == 200
+    ClaimItemFactory.create_batch(40)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(CHANGELIST)
+    assert response.context["cl"].result_count == 43
+
+
+def test_claim_list_runs_no_count_over_the_whole_table(client, cs, django_assert_num_queries):
+    client.force_login(cs)
+    ClaimFactory.create_batch(3, status=ClaimStatus.APPROVED)
+    with django_assert_num_queries(6) as captured:
+        client.get(CHANGELIST, {"status__exact": "approved"})
+    unfiltered_counts = [
+        q["sql"] for q in captured.captured_queries if "COUNT(*)" in q["sql"] and "WHERE" not in q["sql"]
+    ]
+    assert unfiltered_counts == []
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status__exact": "approved"}, {"approved-doa"}),
+        ({"claim_type__exact": "warranty"}, {"old-warranty"}),
+        ({"is_electronic__exact": "1"}, {"old-warranty"}),
+    ],
+)
+def test_claim_list_filters(client, cs, params, expected):
+    client.force_login(cs)
+    ClaimFactory(description="approved-doa", status=ClaimStatus.APPROVED, claim_type=ClaimType.DOA, doa_reason="damage")
+    ClaimFactory(description="old-warranty", claim_type=ClaimType.WARRANTY, is_electronic=True)
+    ClaimFactory(description="plain")
+    response = client.get(CHANGELIST, params)
+    assert {claim.description for claim in response.context["cl"].result_list} == expected
+
+
+def test_claim_list_filters_by_received_date(client, cs):
+    client.force_login(cs)
+    today = timezone.localdate()
+    ClaimFactory(description="recent", order=OrderFactory(received_on=today))
+    ClaimFactory(description="old", order=OrderFactory(received_on=today - datetime.timedelta(days=90)))
+    response = client.get(CHANGELIST, {"order__received_on__gte": str(today - datetime.timedelta(days=6))})
+    assert [claim.description for claim in response.context["cl"].result_list] == ["recent"]
+
+
+@pytest.mark.parametrize("term", ["rma-2026-000042", "SO-777", "Jane@Example.com"])
+def test_claim_search_finds_by_rma_order_or_email(client, cs, term):
+    client.force_login(cs)
+    wanted = ClaimFactory(
+        rma_number="RMA-2026-000042",
+        status=ClaimStatus.APPROVED,
+        order=OrderFactory(number="SO-777", customer_email="jane@example.com"),
+        customer_email="jane@example.com",
+    )
+    ClaimFactory()
+    response = client.get(CHANGELIST, {"q": term})
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_claim_search_can_use_an_index(client, cs):
+    client.force_login(cs)
+    ClaimFactory.create_batch(5)
+    response = client.get(CHANGELIST, {"q": "SO-1"})
+    queryset = response.context["cl"].queryset
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = queryset.explain()
+    assert "Seq Scan on returns_claim" not in plan
+    assert "BitmapOr" in plan  # one index scan per searched column, OR-ed
+
+
+# --- the claim page -------------------------------------------------------
+
+
+def test_claim_page_shows_verdict_buttons_and_history(client, cs):
+    claim = new_claim(cs)
+    client.force_login(cs)
+    response = claim_page(client, claim)
+    html = response.content.decode()
+    assert "Eligible: claim made" in html
+    assert "No photo of the whole package is attached" in html
+    assert [a["transition"].action for a in response.context["claim_actions"]] == [
+        "ask_for_information",
+        "resolve",
+        "approve",
+        "reject",
+        "cancel",
+    ]
+    assert "create" in html  # the history inline
+
+
+def test_claim_page_shows_expired_window_with_days(client, cs):
+    claim = new_claim(cs, order=OrderFactory(received_on=timezone.localdate() - datetime.timedelta(days=60)))
+    client.force_login(cs)
+    html = claim_page(client, claim).content.decode()
+    assert "Expired: the 45-day no-reason return window ended on" in html
+    assert "15 days before the claim was made" in html
+
+
+def test_warehouse_sees_the_claim_but_no_buttons(client, cs, warehouse_user):
+    claim = new_claim(cs)
+    client.force_login(warehouse_user)
+    response = claim_page(client, claim)
+    assert response.status_code == 200
+    assert response.context["claim_actions"] == []
+    assert not response.context["can_add_evidence"]
+
+
+def test_approve_from_the_page_gives_rma_number(client, cs):
+    claim = new_claim(cs)
+    client.force_login(cs)
+    client.post(
+        reverse("admin:returns_claim_evidence", args=[claim.pk]), {"files": [png()], "shows_whole_package": "on"}
+    )
+    response = client.post(reverse("admin:returns_claim_act", args=[claim.pk, "approve"]), follow=True)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.APPROVED
+    assert f"Approved: {claim.rma_number}." in " ".join(page_messages(response))
+    assert claim.rma_number in response.content.decode()
+
+
+def test_refused_approval_explains_why_and_changes_nothing(client, cs):
+    claim = new_claim(cs)
+    client.force_login(cs)
+    response = client.post(reverse("admin:returns_claim_act", args=[claim.pk, "approve"]), follow=True)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.REQUESTED
+    assert any("No photo of the whole package" in message for message in page_messages(response))
+
+
+def test_rejection_without_reason_is_refused_with_a_message(client, cs):
+    claim = new_claim(cs)
+    client.force_login(cs)
+    response = client.post(reverse("admin:returns_claim_act", args=[claim.pk, "reject"]), {"reason": "  "}, follow=True)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.REQUESTED
+    assert "Write the reason the customer will read." in page_messages(response)
+
+
+def test_illegal_action_is_explained(client, cs):
+    claim = new_claim(cs)
+    client.force_login(cs)
+    client.post(reverse("admin:returns_claim_act", args=[claim.pk, "cancel"]), {"reason": "customer asked"})
+    response = client.post(
+        reverse("admin:returns_claim_act", args=[claim.pk, "reject"]), {"reason": "a long explanation"}, follow=True
+    )
+    assert any("A claim that is cancelled cannot be rejected" in m for m in page_messages(response))
+    assert Claim.objects.get(pk=claim.pk).events.filter(action="cancel").count() == 1
+
+
+def test_refused_approval_gives_back_the_typed_reason(client, cs):
+    line = OrderLineFactory()
+    claim = services.claim_create(
+        order=line.order,
+        claim_type=ClaimType.DOA,
+        doa_reason=DoaReason.MISSING_ITEM,
+        description="The battery was not in the box",
+        order_line_ids=[line.pk],
+        by=cs,
+    )
+    client.force_login(cs)
+    client.post(
+        reverse("admin:returns_claim_act", args=[claim.pk, "approve"]),
+        {"returnless_reason": "Nothing to send back: the item never arrived"},
+    )
+    response = claim_page(client, claim)
+    approve = next(a for a in response.context["claim_actions"] if a["transition"].action == "approve")
+    assert approve["fields"] == [
+        {
+            "name": "returnless_reason",
+            "label": "Approve without a return because… (missing item only)",
+            "required": False,
+            "value": "Nothing to send back: the item never arrived",
+        }
+    ]
+    assert "Nothing to send back: the item never arrived</textarea>" in response.content.decode()
+
+
+def test_upload_names_the_refused_file_and_keeps_the_good_one(client, cs):
+    claim = new_claim(cs)
+    client.force_login(cs)
+    bad = SimpleUploadedFile("notes.jpg", b"this is text, not a photo", content_type="image/jpeg")
+    response = client.post(
+        reverse("admin:returns_claim_evidence", args=[claim.pk]),
+        {"files": [png(), bad], "shows_whole_package": "on"},
+        follow=True,
+    )
+    shown = page_messages(response)
+    assert "Stored “package.png”." in shown
+    assert any(message.startswith("Not stored: “notes.jpg”") for message in shown)
+    assert list(Evidence.objects.filter(claim=claim).values_list("original_name", flat=True)) == ["package.png"]
+
+
+# --- a new claim ------------------------------------------------------------
+
+
+def create_form_data(line, **overrides):
+    data = {
+        "order_number": line.order.number,
+        "submission_key": str(uuid.uuid4()),
+        "order_line_ids": [line.pk],
+        "claim_type": ClaimType.DOA,
+        "doa_reason": DoaReason.DAMAGE,
+        "description": "Arrived scratched",
+        "serial_number": "",
+        "submitted_at": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return {**data, **overrides}
+
+
+def test_new_claim_finds_the_order_and_creates_the_claim_with_photos(client, cs):
+    line = OrderLineFactory(product=ProductFactory(sku="CAGE-1"))
+    client.force_login(cs)
+    add = reverse("admin:returns_claim_add")
+    assert "CAGE-1" in client.get(add, {"order": line.order.number}).content.decode()
+    response = client.post(add, {**create_form_data(line), "files": [png()], "shows_whole_package": "on"}, follow=True)
+    claim = Claim.objects.get()
+    assert response.redirect_chain[-1][0] == reverse("admin:returns_claim_change", args=[claim.pk])
+    assert claim.doa_reason == DoaReason.DAMAGE
+    assert claim.evidence.get().shows_whole_package
+
+
+def test_new_claim_for_unknown_order_says_so(client, cs):
+    client.force_login(cs)
+    response = client.get(reverse("admin:returns_claim_add"), {"order": "NOPE-1"})
+    assert "No order NOPE-1" in response.content.decode()
+
+
+def test_new_claim_with_missing_reason_keeps_the_form(client, cs):
+    line = OrderLineFactory()
+    client.force_login(cs)
+    response = client.post(reverse("admin:returns_claim_add"), create_form_data(line, doa_reason=""))
+    assert Claim.objects.count() == 0
+    assert "A DOA claim needs its reason" in response.content.decode()
+    assert "Arrived scratched" in response.content.decode()
+
+
+def test_double_submitted_claim_is_created_once(client, cs):
+    line = OrderLineFactory()
+    client.force_login(cs)
+    data = create_form_data(line)
+    client.post(reverse("admin:returns_claim_add"), data)
+    response = client.post(reverse("admin:returns_claim_add"), data, follow=True)
+    claim = Claim.objects.get()
+    assert any(f"already created as {claim}" in message for message in page_messages(response))
+
+
+def test_warehouse_cannot_open_the_new_claim_form(client, warehouse_user):
+    client.force_login(warehouse_user)
+    assert client.get(reverse("admin:returns_claim_add")).status_code == 403
