@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from returns import selectors, services, states, uploads
+from returns import money, selectors, services, states, uploads
 from returns.models import (
     Claim,
     ClaimEvent,
@@ -87,7 +87,8 @@ class ClaimItemInline(ReadOnlyInline):
 
     @admin.display(description="unit price")
     def unit_price(self, item):
-        return f"{item.order_line.unit_price} {item.order_line.currency}"
+        line = item.order_line
+        return f"{money.quantize(line.unit_price, line.currency)} {line.currency}"
 
 
 class ClaimEventInline(ReadOnlyInline):

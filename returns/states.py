@@ -64,6 +64,16 @@ def allowed(status: str, user) -> list[Transition]:
     return [t for t in TRANSITIONS if t.source == status and user.has_perm(t.permission)]
 
 
+def as_markdown() -> str:
+    """The table as the docs show it (docs/claim-states.md is checked against this by a test)."""
+    rows = [
+        "| from | action | to | permission |",
+        "|---|---|---|---|",
+        *(f"| {t.source} | {t.action} | {t.target} | `{t.permission}` |" for t in TRANSITIONS),
+    ]
+    return "\n".join(rows) + "\n"
+
+
 def _past(action: str) -> str:
     return {
         "ask_for_information": "sent a request for information",
