@@ -22,7 +22,11 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
     ).create_bucket(Bucket=S3_BUCKET)
     yield endpoint
     server.stop()
@@ -55,7 +59,11 @@ def s3_storage(settings, s3_endpoint):
 def s3_objects(s3_endpoint):
     """The keys stored in the test bucket, read back over HTTP."""
     client = boto3.client(
-        "s3", endpoint_url=s3_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
     )
 
     def read(key=None):

@@ -126,6 +126,8 @@ if "EMAIL_URL" in env:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = VAR_DIR / "emails"
+# A hung SMTP server must not hold a worker (and the email's row lock) for ever.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="After-sales <smallrig@smallrig.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -39,5 +39,7 @@ def email_customer(*, claim: Claim, template: str, **context) -> OutboundEmail:
         body_text=render_to_string(f"emails/{template}.txt", context),
         body_html=render_to_string(f"emails/{template}.html", context),
     )
-    transaction.on_commit(lambda: tasks.send_email.delay(email.pk))
+    # robust: a broker that is down must not turn a committed change into an error page;
+    # the outbox sweep sends the email later.
+    transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
     return email

@@ -254,7 +254,7 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
             shows_whole_package=shows_whole_package,
             uploaded_by=by,
         )
-        evidence.file.save(checked.original_name, checked.content, save=False)
+        evidence.file.save(checked.storage_name, checked.content, save=False)
         evidence.save()
         _record(
             claim,
@@ -267,7 +267,7 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
         if evidence.kind == EvidenceKind.PHOTO:
             from returns import tasks
 
-            transaction.on_commit(lambda: tasks.make_evidence_thumbnail.delay(evidence.pk))
+            transaction.on_commit(lambda: tasks.make_evidence_thumbnail.delay(evidence.pk), robust=True)
     return evidence
 
 

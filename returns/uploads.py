@@ -21,6 +21,20 @@ from returns.models import EvidenceKind
 pillow_heif.register_heif_opener()
 
 PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
+# A phone's multi-picture JPEG (a second lens, a depth map) opens as MPO: it is a
+# JPEG, and only its first picture, the photo itself, is kept.
+_FORMAT_ALIASES = {"MPO": "JPEG"}
+# The stored file's extension comes from its content, never from the customer's
+# name: storage and the embedded media view derive the Content-Type from it, and a
+# video named "clip.html" must not be served as a web page.
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+}
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "HEIF": {"quality": 95}, "PNG": {}}
 # ftyp major brands, from the MP4 registration authority's list.
 _MOV_BRANDS = {b"qt  "}
@@ -42,6 +56,11 @@ class CheckedFile:
     content_type: str
     original_name: str
     size_bytes: int
+
+    @property
+    def storage_name(self) -> str:
+        """The name to store under: the extension matches the content."""
+        return "evidence" + EXTENSIONS[self.content_type]
 
 
 def check_evidence(upload) -> CheckedFile:
@@ -95,9 +114,9 @@ def _clean_photo(data: bytes, name: str) -> tuple[bytes, str]:
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                image_format = image.format
+                image_format = _FORMAT_ALIASES.get(image.format, image.format)
                 if image_format not in PHOTO_FORMATS:
-                    raise RejectedUpload(f"“{name}” is a {image_format} image; we accept {accepted}.")
+                    raise RejectedUpload(f"“{name}” is a {image.format} image; we accept {accepted}.")
                 pixels = image.width * image.height
                 if pixels > settings.EVIDENCE_MAX_PIXELS:
                     raise RejectedUpload(
@@ -122,6 +141,9 @@ def _without_location(image: Image.Image, image_format: str) -> bytes:
     exif.pop(_GPS_IFD, None)
     image.info = {key: value for key, value in image.info.items() if key in _KEPT_INFO}
     options = dict(_SAVE_OPTIONS[image_format])
+    # Pillow's JPEG and WebP writers take the colour profile only as an option.
+    if image.info.get("icc_profile"):
+        options["icc_profile"] = image.info["icc_profile"]
     if len(exif):
         options["exif"] = exif.tobytes()
     if image_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
