@@ -15,6 +15,12 @@ from moto.server import ThreadedMotoServer
 S3_BUCKET = "rma-test"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users; MD5 hashes them in microseconds, and logins work the same."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)

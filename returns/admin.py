@@ -255,7 +255,7 @@ class ClaimAdmin(admin.ModelAdmin):
         kwargs = {keyword: values[name] for name, keyword, *_ in ACTION_FIELDS[action]}
         try:
             claim = ACTION_SERVICES[action](claim_id=claim.pk, by=request.user, **kwargs)
-        except (states.InvalidTransition, states.NotPermitted, PermissionDenied) as error:
+        except (states.InvalidTransition, PermissionDenied) as error:
             messages.error(request, str(error))
             request.session[_draft_key(claim.pk)] = values
         except ValidationError as error:

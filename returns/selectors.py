@@ -44,7 +44,7 @@ def claim_review(claim: Claim) -> ClaimReview:
             received_on=order.received_on,
             claimed_on=claimed_on,
         )
-    if not any(evidence.shows_whole_package for evidence in claim.evidence.all()):
+    if not claim.evidence.filter(shows_whole_package=True).exists():
         problems.append("No photo of the whole package is attached: the policy requires one for every claim.")
     problems.extend(_open_claims_on_same_lines(claim))
     return ClaimReview(judgement=judgement, problems=problems)

@@ -201,13 +201,14 @@ def claim_cancel(*, claim_id: int, by, reason: str) -> Claim:
 
 
 def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:
-    claim = Claim.objects.select_for_update().select_related("order", "policy_version").get(pk=claim_id)
+    # of=("self",): lock the claim only, not the order or the shared policy version row.
+    claim = Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
     return claim, states.require(claim.status, action, by)
 
 
 def _move(claim: Claim, transition: states.Transition, by, payload: dict) -> None:
     claim.status = transition.target
-    claim.save()
+    claim.save()  # every field: the services change more than the status (RMA number, reasons)
     _record(claim, by, transition.action, transition.source, transition.target, payload)
 
 

@@ -6,6 +6,8 @@ The services, the admin's buttons, the docs and the property tests all read
 
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
+
 from returns.models import ClaimStatus as S
 
 TRIAGE = "returns.triage_claim"
@@ -41,13 +43,16 @@ class InvalidTransition(Exception):
     """The claim cannot take this action now; the message says why, for a person."""
 
 
-class NotPermitted(Exception):
+class NotPermitted(PermissionDenied):
     """The user may not take this action."""
 
 
 def require(status: str, action: str, user) -> Transition:
     """The transition for ``action`` from ``status``, if the table and the user's permissions allow it."""
     transition = _BY_SOURCE_ACTION.get((status, action))
+    if transition is None and any(t.action == action and t.target == status != S.REQUESTED for t in TRANSITIONS):
+        # The usual cause: two people clicked at once and the other one was first.
+        raise InvalidTransition(f"This claim is already {S(status).label.lower()}; nothing was changed.")
     if transition is None:
         allowed_from = [S(t.source).label.lower() for t in TRANSITIONS if t.action == action]
         raise InvalidTransition(

@@ -1,0 +1,178 @@
+"""Two agents at once, on PostgreSQL, each in its own thread with its own connection.
+
+The row lock taken by ``claim_approve`` is what keeps two clicks from giving two
+RMA numbers; these tests would fail without it. To make sure the second agent
+really arrives while the first one holds the lock, ``claim_review`` (which runs
+inside the locked transaction) is slowed down.
+"""
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.utils import timezone
+
+from returns import selectors, services, states
+from returns.models import Claim, ClaimEvent, ClaimStatus, ClaimType, Evidence, EvidenceKind, OutboundEmail
+from returns.tests.factories import OrderFactory, OrderLineFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def approvable_claim(by) -> Claim:
+    order = OrderFactory(received_on=timezone.localdate() - timedelta(days=2))
+    line = OrderLineFactory(order=order)
+    claim = services.claim_create(
+        order=order,
+        claim_type=ClaimType.NO_REASON,
+        description="Not what I expected.",
+        order_line_ids=[line.pk],
+        by=by,
+    )
+    Evidence.objects.create(
+        claim=claim,
+        file=ContentFile(b"box", name="box.jpg"),
+        kind=EvidenceKind.PHOTO,
+        content_type="image/jpeg",
+        size_bytes=3,
+        original_name="box.jpg",
+        shows_whole_package=True,
+    )
+    return claim
+
+
+@pytest.fixture
+def slow_review(monkeypatch):
+    """Hold the claim's lock a little longer, so the other agent runs into it."""
+    review = selectors.claim_review
+
+    def slow(claim):
+        time.sleep(0.3)
+        return review(claim)
+
+    monkeypatch.setattr(selectors, "claim_review", slow)
+
+
+def at_once(*calls):
+    """Run each call in its own thread, released together; return ("ok", value) or ("error", exception)."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = ("ok", call())
+        except Exception as error:
+            results[index] = ("error", error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck: deadlock?"
+    return results
+
+
+def test_two_agents_approving_one_claim_at_once_give_one_rma_number(cs, manager, slow_review, mailoutbox):
+    # given one approvable claim
+    claim = approvable_claim(cs)
+
+    # when two agents approve it at the same moment
+    results = at_once(
+        lambda: services.claim_approve(claim_id=claim.pk, by=cs).rma_number,
+        lambda: services.claim_approve(claim_id=claim.pk, by=manager).rma_number,
+    )
+
+    # then one succeeds and the other is told, in words, that the claim is already approved
+    outcomes = sorted(outcome for outcome, _ in results)
+    assert outcomes == ["error", "ok"], results
+    (rma_number,) = [value for outcome, value in results if outcome == "ok"]
+    (error,) = [value for outcome, value in results if outcome == "error"]
+    assert type(error) is states.InvalidTransition
+    assert str(error) == "This claim is already approved; nothing was changed."
+
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.APPROVED
+    assert claim.rma_number == rma_number
+    assert ClaimEvent.objects.filter(claim=claim, action="approve").count() == 1
+    assert OutboundEmail.objects.filter(claim=claim, template="claim_approved").count() == 1
+    assert [message.subject for message in mailoutbox if rma_number in message.subject] == [
+        f"Your return is approved: {rma_number}"
+    ]
+
+
+def test_two_claims_approved_at_once_get_two_different_rma_numbers(cs, manager, slow_review):
+    # given two approvable claims
+    first, second = approvable_claim(cs), approvable_claim(cs)
+
+    # when two agents approve one each at the same moment
+    results = at_once(
+        lambda: services.claim_approve(claim_id=first.pk, by=cs).rma_number,
+        lambda: services.claim_approve(claim_id=second.pk, by=manager).rma_number,
+    )
+
+    # then both are approved, with two numbers that follow each other
+    assert [outcome for outcome, _ in results] == ["ok", "ok"], results
+    numbers = sorted(value for _, value in results)
+    assert numbers[0] != numbers[1]
+    prefix, last = numbers[0].rsplit("-", 1)
+    assert numbers[1] == f"{prefix}-{int(last) + 1:06d}"
+    assert sorted(Claim.objects.filter(pk__in=[first.pk, second.pk]).values_list("rma_number", flat=True)) == numbers
+
+
+def test_approving_and_rejecting_one_claim_at_once_leaves_one_outcome(cs, manager, slow_review):
+    # given one approvable claim
+    claim = approvable_claim(cs)
+
+    # when one agent approves it while another rejects it
+    results = at_once(
+        lambda: services.claim_approve(claim_id=claim.pk, by=cs).status,
+        lambda: services.claim_reject(claim_id=claim.pk, by=manager, reason="Signs of use.").status,
+    )
+
+    # then exactly one of them happened, and the events say which
+    assert sorted(outcome for outcome, _ in results) == ["error", "ok"], results
+    (error,) = [value for outcome, value in results if outcome == "error"]
+    assert isinstance(error, states.InvalidTransition)
+    claim.refresh_from_db()
+    events = list(ClaimEvent.objects.filter(claim=claim).exclude(action="create").values_list("action", "to_status"))
+    assert len(events) == 1
+    assert events[0][1] == claim.status
+    assert (claim.rma_number is not None) == (claim.status == ClaimStatus.APPROVED)
+
+
+def test_one_form_submitted_twice_at_once_creates_one_claim(cs):
+    # given one order and one form submission, arriving twice at the same moment
+    order = OrderFactory()
+    line = OrderLineFactory(order=order)
+    key = uuid.uuid4()
+
+    def submit():
+        return services.claim_create(
+            order=order,
+            claim_type=ClaimType.NO_REASON,
+            description="Not what I expected.",
+            order_line_ids=[line.pk],
+            by=cs,
+            submission_key=key,
+        ).pk
+
+    # when both are handled at once
+    results = at_once(submit, submit)
+
+    # then one claim is created, and the other submission is told which one
+    assert sorted(outcome for outcome, _ in results) == ["error", "ok"], results
+    (claim_id,) = [value for outcome, value in results if outcome == "ok"]
+    (error,) = [value for outcome, value in results if outcome == "error"]
+    assert isinstance(error, services.DuplicateSubmission)
+    assert error.claim.pk == claim_id
+    assert list(Claim.objects.values_list("pk", flat=True)) == [claim_id]
+    assert ClaimEvent.objects.filter(claim_id=claim_id).count() == 1
+    assert OutboundEmail.objects.count() == 1
