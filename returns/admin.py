@@ -5,8 +5,10 @@ Claims are read-only in the admin: every change goes through a service in
 """
 
 import uuid
+from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
@@ -23,6 +25,7 @@ from returns.models import (
     ClaimEvent,
     ClaimItem,
     ClaimType,
+    ClosureDay,
     DoaReason,
     Order,
     OrderLine,
@@ -51,7 +54,8 @@ ACTION_SERVICES = {
     "reject": services.claim_reject,
     "cancel": services.claim_cancel,
 }
-assert set(ACTION_SERVICES) == set(states.ACTIONS), "every action in the state table needs its service"
+# The other actions (ship, receive, inspect) are taken on the shipments and inspections pages.
+assert set(ACTION_SERVICES) <= set(states.ACTIONS), "every button needs a row in the state table"
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -120,6 +124,28 @@ class ReceivedDateFilter(admin.DateFieldListFilter):
     title = "received date"
 
 
+class FirstResponseFilter(admin.SimpleListFilter):
+    """The 24-hour first response: claims due soon and claims overdue (an indexed range each)."""
+
+    title = "first response"
+    parameter_name = "first_response"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("due_soon", f"due within {settings.SLA_REMIND_BEFORE_HOURS} h"),
+            ("overdue", "overdue"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "due_soon":
+            soon = now + timedelta(hours=settings.SLA_REMIND_BEFORE_HOURS)
+            return queryset.filter(first_response_due_at__gte=now, first_response_due_at__lte=soon)
+        if self.value() == "overdue":
+            return queryset.filter(first_response_due_at__lt=now)
+        return queryset
+
+
 @admin.register(Claim)
 class ClaimAdmin(admin.ModelAdmin):
     list_display = (
@@ -133,7 +159,13 @@ class ClaimAdmin(admin.ModelAdmin):
         "received_on",
         "submitted_at",
     )
-    list_filter = ("status", "claim_type", "is_electronic", ("order__received_on", ReceivedDateFilter))
+    list_filter = (
+        FirstResponseFilter,
+        "status",
+        "claim_type",
+        "is_electronic",
+        ("order__received_on", ReceivedDateFilter),
+    )
     list_select_related = ("order",)
     show_full_result_count = False
     # get_search_results() replaces Django's icontains search with exact, indexed lookups.
@@ -141,8 +173,10 @@ class ClaimAdmin(admin.ModelAdmin):
     search_help_text = "An RMA number, an order number or a customer's email, exactly."
     inlines = (ClaimItemInline, ClaimEventInline, OutboundEmailInline)
     change_form_template = "admin/returns/claim/change_form.html"
+    # Callables claim -> (title, warning lines) or None: panels the apps above this one add.
+    extra_panels = ()
     fieldsets = (
-        (None, {"fields": ("status", "rma_number", "claim_type", "doa_reason", "description")}),
+        (None, {"fields": ("status", "first_response", "rma_number", "claim_type", "doa_reason", "description")}),
         ("Customer and order", {"fields": ("order_link", "customer_email", "received_on", "is_electronic")}),
         (
             "Decisions",
@@ -161,6 +195,7 @@ class ClaimAdmin(admin.ModelAdmin):
     )
     readonly_fields = (
         "status",
+        "first_response",
         "rma_number",
         "claim_type",
         "doa_reason",
@@ -181,6 +216,21 @@ class ClaimAdmin(admin.ModelAdmin):
     @admin.display(description="claim", ordering="-id")
     def reference(self, claim):
         return str(claim)
+
+    @admin.display(description="first response")
+    def first_response(self, claim):
+        """The 24-hour clock, in the viewer's time zone (backoffice.middleware)."""
+        due = claim.first_response_due_at
+        if due is None:
+            if claim.first_response_met is None:
+                return "Waiting for the customer: no answer due." if claim.status == "awaiting_customer" else "-"
+            return "Answered within 24 hours." if claim.first_response_met else "Answered, after the 24 hours."
+        local = timezone.localtime(due)
+        left = due - timezone.now()
+        when = f"{local:%d %b %Y %H:%M} ({local.tzname()})"
+        if left.total_seconds() < 0:
+            return f"Overdue: was due {when}, {_hours(-left)} ago."
+        return f"Due {when}: {_hours(left)} left."
 
     @admin.display(description="received on", ordering="order__received_on")
     def received_on(self, claim):
@@ -227,7 +277,7 @@ class ClaimAdmin(admin.ModelAdmin):
         review = selectors.claim_review(claim)
         can_override = request.user.has_perm("returns.override_claim_window")
         actions = []
-        for transition in states.allowed(claim.status, request.user):
+        for transition in states.allowed(claim.status, request.user, actions=ACTION_SERVICES):
             fields = []
             for name, _, label, required in ACTION_FIELDS[transition.action]:
                 if name == "returnless_reason" and claim.doa_reason != DoaReason.MISSING_ITEM:
@@ -241,6 +291,7 @@ class ClaimAdmin(admin.ModelAdmin):
             "review": review,
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
+            "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
         }
@@ -321,7 +372,7 @@ class ClaimCreateForm(forms.Form):
     serial_number = forms.CharField(required=False, max_length=64)
     submitted_at = forms.DateTimeField(
         label="Customer's email arrived at",
-        help_text="The policy window counts to this moment (company time zone).",
+        help_text="In your own time zone; the policy window counts to this moment's day in the company's time zone.",
     )
     shows_whole_package = forms.BooleanField(required=False, label="The attached photos show the whole package")
 
@@ -351,6 +402,11 @@ class ClaimCreateForm(forms.Form):
             "submitted_at": data["submitted_at"],
             "submission_key": data["submission_key"],
         }
+
+
+def _hours(span: timedelta) -> str:
+    hours, seconds = divmod(int(span.total_seconds()), 3600)
+    return f"{hours} h {seconds // 60:02d} min"
 
 
 def _find_order(number: str | None) -> Order | None:
@@ -475,3 +531,11 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ClosureDay)
+class ClosureDayAdmin(admin.ModelAdmin):
+    """Company closure days: not working days for refund deadlines (managers enter them)."""
+
+    list_display = ("day", "reason")
+    date_hierarchy = "day"

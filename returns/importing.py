@@ -46,7 +46,7 @@ REQUIRED_COLUMNS = (
     "unit_price",
     "currency",
 )
-OPTIONAL_COLUMNS = ("serial_numbers",)
+OPTIONAL_COLUMNS = ("serial_numbers", "payment_reference")
 _BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WHOLE_NUMBER = re.compile(r"\d+")
@@ -55,7 +55,14 @@ _DELIMITERS = (",", ";", "\t")
 # Limits of the columns the rows go to (returns.models).
 _MAX_QUANTITY = 2_147_483_647
 _MAX_PRICE = Decimal(10) ** 11  # DecimalField(max_digits=14, decimal_places=3)
-_LENGTHS = {"order_number": 64, "customer_email": 254, "customer_name": 255, "sku": 64, "product_name": 255}
+_LENGTHS = {
+    "order_number": 64,
+    "customer_email": 254,
+    "customer_name": 255,
+    "sku": 64,
+    "product_name": 255,
+    "payment_reference": 128,
+}
 _SERIAL_LENGTH = 64
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -85,6 +92,8 @@ class OrderRow:
     unit_price: Decimal
     currency: str
     serial_numbers: tuple[str, ...]
+    # The payment provider's id of the order's payment (a Stripe PaymentIntent): refunds go against it.
+    payment_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -272,6 +281,7 @@ def order_row_parse(line: int, raw: Mapping) -> OrderRow:
         unit_price=unit_price,
         currency=currency,
         serial_numbers=serial_numbers,
+        payment_reference=value["payment_reference"],
     )
 
 
@@ -407,6 +417,8 @@ def _save(row: OrderRow) -> tuple[str, str, str]:
     order_values = {"customer_email": row.customer_email, "customer_name": row.customer_name}
     if row.received_on is not None:  # a blank never clears a known date
         order_values["received_on"] = row.received_on
+    if row.payment_reference:  # nor a known payment reference
+        order_values["payment_reference"] = row.payment_reference
     order, order_outcome = _upsert(Order, {"number": row.order_number}, order_values)
     _, line_outcome = _upsert(
         OrderLine,

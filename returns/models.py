@@ -33,6 +33,8 @@ class Order(models.Model):
     customer_name = models.CharField(max_length=255)
     # Every policy window counts from this day; unknown until the carrier says.
     received_on = models.DateField("received on", null=True, blank=True)
+    # The payment provider's id of the customer's payment (e.g. a Stripe PaymentIntent), refunds go against it.
+    payment_reference = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,6 +146,13 @@ class Claim(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The 24-hour first response (returns/sla.py): due while the ball is in our court,
+    # None while the claim waits on the customer or is answered; the markers make
+    # each reminder and each escalation happen once per running clock.
+    first_response_due_at = models.DateTimeField("first response due", null=True, blank=True)
+    first_response_met = models.BooleanField("first response within 24 h", null=True, blank=True)
+    sla_reminded_at = models.DateTimeField(null=True, blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -153,7 +162,17 @@ class Claim(models.Model):
             ("triage_claim", "Can triage claims (ask, resolve, approve, reject, cancel)"),
             ("override_claim_window", "Can approve a claim outside its policy window"),
         ]
-        indexes = [models.Index(fields=["status", "-id"], name="claim_status_recent")]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="claim_status_recent"),
+            # The dashboard and the "made" filter select claims by when they arrived.
+            models.Index(fields=["submitted_at"], name="claim_submitted_at"),
+            # The SLA sweep's range query touches only claims whose clock runs.
+            models.Index(
+                fields=["first_response_due_at"],
+                condition=Q(first_response_due_at__isnull=False),
+                name="claim_first_response_due",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(claim_type=ClaimType.DOA, doa_reason__gt="")
@@ -242,6 +261,19 @@ class ClaimEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.from_status}→{self.to_status}"
+
+
+class ClosureDay(models.Model):
+    """A day the company is closed: not a working day for refund deadlines (entered by managers)."""
+
+    day = models.DateField(unique=True)
+    reason = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self):
+        return f"{self.day:%Y-%m-%d} {self.reason}"
 
 
 class RmaSequence(models.Model):

@@ -16,6 +16,16 @@ SUBJECTS = {
     "information_requested": "We need more information about your request ({ref})",
     "claim_approved": "Your return is approved: {ref}",
     "claim_rejected": "About your after-sales request ({ref})",
+    "claim_inspected": "We inspected your return ({ref})",
+    "replacement_shipped": "Your replacement is on its way ({ref})",
+    "refund_sent": "Your refund was sent ({ref})",
+}
+STAFF_SUBJECTS = {
+    "sla_due_soon": "{count} claim(s) due for a first response soon",
+    "sla_overdue": "{count} claim(s) past the 24-hour first response",
+    # The refunds' digests (refunds.services.refund_sla_sweep): their items are refunds.
+    "refund_sla_due_soon": "{count} refund(s) at the 5-working-day target, not sent yet",
+    "refund_sla_overdue": "{count} refund(s) past the 7 working days",
 }
 
 
@@ -43,3 +53,35 @@ def email_customer(*, claim: Claim, template: str, **context) -> OutboundEmail:
     # the outbox sweep sends the email later.
     transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
     return email
+
+
+def email_staff(*, group: str, template: str, items=None, **context) -> list[OutboundEmail]:
+    """A digest to every active member of a staff group: one email a person, not one a claim or refund.
+
+    ``items`` are what the digest lists (counted in the subject); the claims' digests pass theirs
+    as ``claims``, which their templates read.
+    """
+    from django.contrib.auth import get_user_model
+
+    from returns import tasks
+
+    recipients = (
+        get_user_model()
+        .objects.filter(groups__name=group, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    if items is None:
+        items = context["claims"]
+    context = {"items": items, "site_url": settings.SITE_URL, **context}
+    subject = STAFF_SUBJECTS[template].format(count=len(items))
+    text = render_to_string(f"emails/{template}.txt", context)
+    html = render_to_string(f"emails/{template}.html", context)
+    emails = OutboundEmail.objects.bulk_create(
+        OutboundEmail(template=template, to=to, subject=subject, body_text=text, body_html=html)
+        for to in sorted(recipients)
+    )
+    for email in emails:
+        transaction.on_commit(lambda pk=email.pk: tasks.send_email.delay(pk), robust=True)
+    return emails

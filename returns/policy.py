@@ -81,7 +81,7 @@ class Judgement:
 
 def claim_day(moment: datetime) -> date:
     """The company-local calendar day of a moment (see the module docstring)."""
-    return timezone.localtime(moment).date()
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
 
 
 def window_deadline(terms: PolicyTerms, *, claim_type: str, electronic: bool, received_on: date) -> tuple[str, date]:

@@ -15,12 +15,13 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from returns import notifications, selectors, states, uploads
+from returns import links, notifications, selectors, sla, states, uploads
 from returns.models import (
     OPEN_STATUSES,
     Claim,
     ClaimEvent,
     ClaimItem,
+    ClaimStatus,
     ClaimType,
     DoaReason,
     EmailStatus,
@@ -85,6 +86,7 @@ def claim_create(
                 submitted_at=submitted_at,
                 submission_key=submission_key,
                 created_by=by,
+                first_response_due_at=sla.first_response_due(submitted_at),
             )
             ClaimItem.objects.bulk_create(
                 ClaimItem(claim=claim, order_line=line, quantity=line.quantity, serial_number=serial_number)
@@ -178,7 +180,12 @@ def claim_approve(*, claim_id: int, by, returnless_reason: str = "", window_over
         claim.rma_number = _next_rma_number()
         payload["rma_number"] = claim.rma_number
         _move(claim, transition, by, payload)
-        notifications.email_customer(claim=claim, template="claim_approved", judgement=review.judgement)
+        notifications.email_customer(
+            claim=claim,
+            template="claim_approved",
+            judgement=review.judgement,
+            tracking_url=None if claim.is_returnless else links.tracking_url(claim),
+        )
     return claim
 
 
@@ -200,6 +207,72 @@ def claim_cancel(*, claim_id: int, by, reason: str) -> Claim:
     return claim
 
 
+# --- The return parcel and its inspection ----------------------------------
+# Called by the shipments and inspections services, inside their transactions:
+# those apps own the parcel and the inspection, this one owns the claim's state.
+
+
+def claim_mark_shipped(*, claim_id: int, by, details: dict) -> Claim:
+    """The customer (``by=None``, through the signed link) or an agent gave the return parcel's tracking."""
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "ship", by)
+        _move(claim, transition, by, details)
+    return claim
+
+
+def claim_record_receipt(*, claim_id: int, by, details: dict) -> Claim:
+    """The warehouse received the claim's parcel; an approved claim is shipped from then on."""
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "receive", by)
+        _move(claim, transition, by, details)
+    return claim
+
+
+def claim_mark_inspected(*, claim_id: int, by, outcome: str, details: dict, rejection_reason: str = "") -> Claim:
+    """Every returned item is inspected: the claim is inspected and the customer told the outcome.
+
+    A ``rejection_reason`` (a warranty defect caused by human or physical
+    damage) rejects the claim in the same transaction.
+    """
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "inspect", by)
+        _move(claim, transition, by, {"outcome": outcome, **details})
+        if rejection_reason:
+            claim = claim_reject_after_inspection(claim_id=claim_id, by=by, reason=rejection_reason)
+        notifications.email_customer(
+            claim=claim, template="claim_inspected", outcome=outcome, rejection_reason=rejection_reason
+        )
+    return claim
+
+
+def claim_reject_after_inspection(*, claim_id: int, by, reason: str) -> Claim:
+    """A warranty defect caused by human or physical damage: no replacement, the goods go back."""
+    _require_text(reason, "reason", "Write what the inspection found.")
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "reject_after_inspection", by)
+        claim.rejection_reason = reason.strip()
+        _move(claim, transition, by, {"reason": claim.rejection_reason})
+    return claim
+
+
+def claim_mark_refunded(*, claim_id: int, by, details: dict) -> Claim:
+    """The claim's refund succeeded (called by the refunds app, in its transaction)."""
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "refund", by)
+        if claim.status == ClaimStatus.APPROVED and not claim.is_returnless:
+            raise states.InvalidTransition("Only a returnless claim is refunded before its parcel is inspected.")
+        _move(claim, transition, by, details)
+    return claim
+
+
+def claim_mark_replaced(*, claim_id: int, by, details: dict) -> Claim:
+    """The replacement left the warehouse (called by the warranty app, in its transaction)."""
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "replace", by)
+        _move(claim, transition, by, details)
+    return claim
+
+
 def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:
     # of=("self",): lock the claim only, not the order or the shared policy version row.
     claim = Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
@@ -208,6 +281,7 @@ def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Trans
 
 def _move(claim: Claim, transition: states.Transition, by, payload: dict) -> None:
     claim.status = transition.target
+    sla.apply(claim, transition.action, timezone.now())
     claim.save()  # every field: the services change more than the status (RMA number, reasons)
     _record(claim, by, transition.action, transition.source, transition.target, payload)
 
@@ -225,7 +299,7 @@ def _require_text(value: str, field: str, message: str) -> None:
 
 def _next_rma_number() -> str:
     """RMA-YYYY-NNNNNN: unique, in order, never given twice (the counter row is locked)."""
-    year = timezone.localdate().year
+    year = timezone.localdate(timezone=timezone.get_default_timezone()).year
     sequence, _ = RmaSequence.objects.select_for_update().get_or_create(year=year)
     sequence.last_value += 1
     sequence.save(update_fields=["last_value"])
@@ -323,3 +397,53 @@ def email_requeue_stale() -> int:
     for email_id in stale:
         tasks.send_email.delay(email_id)
     return len(stale)
+
+
+# --- SLA ----------------------------------------------------------------
+
+
+def sla_sweep(*, now: datetime | None = None) -> dict:
+    """Remind customer service of first responses due soon, escalate overdue ones to managers.
+
+    Each claim is reminded once and escalated once per running clock: the rows
+    are locked (``skip_locked``, so a second beat by mistake passes them by)
+    and marked in the same transaction as their events and the digests.
+    """
+    now = now or timezone.now()
+    soon = now + timedelta(hours=settings.SLA_REMIND_BEFORE_HOURS)
+    running = (
+        Claim.objects.select_for_update(skip_locked=True, of=("self",))
+        # What the events and the digests need, not every column of thousands of rows.
+        .only("status", "rma_number", "order_number", "claim_type", "first_response_due_at")
+        .order_by("first_response_due_at")
+    )
+    with transaction.atomic():
+        due_soon = list(
+            running.filter(first_response_due_at__gte=now, first_response_due_at__lte=soon, sla_reminded_at=None)
+        )
+        overdue = list(running.filter(first_response_due_at__lt=now, sla_breached_at=None))
+        Claim.objects.filter(pk__in=[c.pk for c in due_soon]).update(sla_reminded_at=now)
+        Claim.objects.filter(pk__in=[c.pk for c in overdue]).update(sla_breached_at=now)
+        ClaimEvent.objects.bulk_create(
+            [_sla_event(claim, "sla_reminded") for claim in due_soon]
+            + [_sla_event(claim, "sla_breached") for claim in overdue]
+        )
+        if due_soon:
+            notifications.email_staff(
+                group=settings.SLA_REMINDER_GROUP, template="sla_due_soon", claims=due_soon, now=now
+            )
+        if overdue:
+            notifications.email_staff(
+                group=settings.SLA_ESCALATION_GROUP, template="sla_overdue", claims=overdue, now=now
+            )
+    return {"reminded": len(due_soon), "escalated": len(overdue)}
+
+
+def _sla_event(claim: Claim, action: str) -> ClaimEvent:
+    return ClaimEvent(
+        claim=claim,
+        action=action,
+        from_status=claim.status,
+        to_status=claim.status,
+        payload={"first_response_due_at": claim.first_response_due_at.isoformat()},
+    )

@@ -11,6 +11,13 @@ from django.core.exceptions import PermissionDenied
 from returns.models import ClaimStatus as S
 
 TRIAGE = "returns.triage_claim"
+# Defined by the apps that own the work; returns names them without importing those apps.
+RECORD_SHIPMENT = "shipments.add_returnparcel"
+RECEIVE = "shipments.receive_parcel"
+INSPECT = "inspections.complete_inspection"
+# Set by the refund's execution (finance) and the replacement's shipping (warehouse).
+REFUND = "refunds.approve_refund"
+REPLACE = "shipments.change_outboundparcel"
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,8 @@ class Transition:
     target: str
     permission: str
     label: str
+    # The customer may take it without a login (through a signed link): entering the tracking number.
+    customer_may: bool = False
 
 
 TRANSITIONS = (
@@ -34,6 +43,17 @@ TRANSITIONS = (
     Transition("cancel", S.AWAITING_CUSTOMER, S.CANCELLED, TRIAGE, "Cancel"),
     Transition("cancel", S.APPROVED, S.CANCELLED, TRIAGE, "Cancel"),
     Transition("cancel", S.SHIPPED, S.CANCELLED, TRIAGE, "Cancel"),
+    Transition("ship", S.APPROVED, S.SHIPPED, RECORD_SHIPMENT, "Record the return parcel", customer_may=True),
+    # The parcel arrived: before the customer gave its tracking number (approved), or after (shipped).
+    Transition("receive", S.APPROVED, S.SHIPPED, RECEIVE, "Receive the parcel"),
+    Transition("receive", S.SHIPPED, S.SHIPPED, RECEIVE, "Receive the parcel"),
+    Transition("inspect", S.SHIPPED, S.INSPECTED, INSPECT, "Complete the inspection"),
+    # A warranty claim whose inspection found human or physical damage.
+    Transition("reject_after_inspection", S.INSPECTED, S.REJECTED, INSPECT, "Reject after inspection"),
+    Transition("refund", S.INSPECTED, S.REFUNDED, REFUND, "Refund"),
+    # A returnless claim (missing item) is refunded without a parcel or an inspection.
+    Transition("refund", S.APPROVED, S.REFUNDED, REFUND, "Refund"),
+    Transition("replace", S.INSPECTED, S.REPLACED, REPLACE, "Replacement shipped"),
 )
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
 _BY_SOURCE_ACTION = {(t.source, t.action): t for t in TRANSITIONS}
@@ -59,14 +79,17 @@ def require(status: str, action: str, user) -> Transition:
             f"A claim that is {S(status).label.lower()} cannot be {_past(action)}; "
             f"only a claim that is {' or '.join(allowed_from)} can."
         )
-    if not user.has_perm(transition.permission):
+    if user is None:
+        if not transition.customer_may:
+            raise NotPermitted("Only staff can do this.")
+    elif not user.has_perm(transition.permission):
         raise NotPermitted(f"You do not have permission to {transition.label.lower()} claims.")
     return transition
 
 
-def allowed(status: str, user) -> list[Transition]:
-    """The transitions this user may take from ``status``: the admin shows these as buttons."""
-    return [t for t in TRANSITIONS if t.source == status and user.has_perm(t.permission)]
+def allowed(status: str, user, actions=ACTIONS) -> list[Transition]:
+    """The transitions among ``actions`` this user may take from ``status``: the admin's buttons."""
+    return [t for t in TRANSITIONS if t.source == status and t.action in actions and user.has_perm(t.permission)]
 
 
 def as_markdown() -> str:
@@ -74,7 +97,10 @@ def as_markdown() -> str:
     rows = [
         "| from | action | to | permission |",
         "|---|---|---|---|",
-        *(f"| {t.source} | {t.action} | {t.target} | `{t.permission}` |" for t in TRANSITIONS),
+        *(
+            f"| {t.source} | {t.action} | {t.target} | `{t.permission}`{' or the customer' if t.customer_may else ''} |"
+            for t in TRANSITIONS
+        ),
     ]
     return "\n".join(rows) + "\n"
 
@@ -87,4 +113,10 @@ def _past(action: str) -> str:
         "approve": "approved",
         "reject": "rejected",
         "cancel": "cancelled",
+        "ship": "marked as shipped",
+        "receive": "received",
+        "inspect": "inspected",
+        "reject_after_inspection": "rejected after inspection",
+        "refund": "refunded",
+        "replace": "replaced",
     }[action]

@@ -1,0 +1,42 @@
+"""The first-response clock: "Our customer representative will get back to you within 24 hours".
+
+How the clock behaves in each state:
+- requested: running. It starts when the claim arrives (``submitted_at``, the
+  moment the customer's email came in) and is due 24 hours later.
+- awaiting_customer: stopped. Asking the customer for information answers
+  them; nothing is due while the ball is in their court.
+- requested again (the customer's answer was recorded): running, a new 24 hours
+  from the moment the answer was recorded, with fresh reminder markers.
+- approved, rejected, resolved, cancelled: answered, nothing due.
+``first_response_met`` keeps whether the *first* answer came in time; the
+weekly SLA report counts that.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from returns.models import Claim
+
+# Actions that give the customer an answer.
+ANSWERS = frozenset({"ask_for_information", "approve", "reject", "resolve", "cancel"})
+RESTARTS = frozenset({"record_customer_answer"})
+
+
+def first_response_due(moment: datetime) -> datetime:
+    return moment + timedelta(hours=settings.SLA_FIRST_RESPONSE_HOURS)
+
+
+def start_clock(claim: Claim, moment: datetime) -> None:
+    claim.first_response_due_at = first_response_due(moment)
+    claim.sla_reminded_at = claim.sla_breached_at = None
+
+
+def apply(claim: Claim, action: str, now: datetime) -> None:
+    """Move the clock for a transition; the caller saves the claim."""
+    if action in RESTARTS:
+        start_clock(claim, now)
+    elif action in ANSWERS and claim.first_response_due_at is not None:
+        if claim.first_response_met is None:
+            claim.first_response_met = now <= claim.first_response_due_at
+        claim.first_response_due_at = None
