@@ -1,0 +1,229 @@
+"""Refund execution benchmark: N approved refunds through a real Celery worker against the Stripe fake.
+
+In one run, with one worker subprocess (``celery -A backoffice worker``) on Redis:
+1. N no-op tasks (Celery's built-in ``celery.accumulate``) are published and timed
+   until the broker holds none, queued or unacknowledged: the worker's bare rate;
+2. N approved refunds get one ``execute_refund`` each, timed until every refund is
+   succeeded and the broker is drained (the ``send_email`` tasks the successes
+   queue included). Each execution locks the row twice, commits three times, POSTs
+   to the Stripe fake over HTTP, marks the claim refunded and writes the email.
+It prints both rates and their ratio. See benchmarks/README.md.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rma_bench \\
+        .venv/bin/python benchmarks/refunds.py --refunds 500 --concurrency 4
+"""
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "BENCHREF-"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--refunds", type=int, default=300, help="approved refunds executed in the timed run")
+    parser.add_argument("--concurrency", type=int, default=4, help="worker processes (prefork)")
+    parser.add_argument("--pool", default="prefork", choices=("prefork", "solo"))
+    parser.add_argument("--force", action="store_true", help="run on a database whose name lacks 'bench'")
+    args = parser.parse_args()
+    if args.refunds < 1 or args.concurrency < 1:
+        parser.error("--refunds and --concurrency must be at least 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    sys.path.insert(0, str(ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
+    os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER)
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+        sys.exit("refunds.py measures the Redis broker: set CELERY_BROKER_URL=redis://…")
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import django
+    from django.conf import settings
+    from intake import ensure_database, masked_url
+
+    db = settings.DATABASES["default"]
+    created = ensure_database(db, args.force)
+    django.setup()
+
+    import redis
+    from django.core.management import call_command
+    from django.db import connection
+
+    from backoffice.celery import app
+    from refunds.tests.stripe_fake import StripeFake
+    from refunds.tests.worker_process import WorkerProcess, database_url
+
+    call_command("migrate", interactive=False, verbosity=0)
+    broker_url = os.environ["CELERY_BROKER_URL"]
+    client = redis.Redis.from_url(broker_url)
+    purge(client)
+    fake = StripeFake().start()
+    n = args.refunds
+    log_dir = Path(tempfile.mkdtemp(prefix="rma-bench-refunds-"))
+    worker = WorkerProcess(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "CELERY_BROKER_URL": broker_url,
+            "STRIPE_API_BASE": fake.url,
+            "STRIPE_SECRET_KEY": fake.secret_key,
+            "EMAIL_URL": "dummymail://",
+            "LOG_LEVEL": "WARNING",
+        },
+        log_dir / "worker.log",
+        pool=args.pool,
+        concurrency=args.concurrency,
+    )
+    try:
+        refund_ids, pis = build_approved_refunds(n, fake)
+        worker.start()
+        # Warm-up: every worker process imports Django and opens its connection.
+        publish_noops(app, args.concurrency * 4)
+        drain(client, worker)
+
+        started = time.perf_counter()
+        publish_noops(app, n)
+        drain(client, worker)
+        noop_s = time.perf_counter() - started
+
+        from refunds import tasks
+        from refunds.models import Refund, RefundStatus
+
+        started = time.perf_counter()
+        for refund_id in refund_ids:
+            tasks.execute_refund.delay(refund_id)
+        wait_until(lambda: Refund.objects.filter(pk__in=refund_ids, status=RefundStatus.SUCCEEDED).count() == n, worker)
+        drain(client, worker)
+        refund_s = time.perf_counter() - started
+
+        paid = sum(fake.refunds_created(pi) for pi in pis)
+        posts = len(fake.requests_to("POST", "/v1/refunds"))
+        failed = Refund.objects.filter(pk__in=refund_ids).exclude(status=RefundStatus.SUCCEEDED).count()
+    finally:
+        worker.stop()
+        fake.stop()
+        purge(client)
+        delete_bench_rows()
+
+    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
+    print("RMA refund execution benchmark")
+    print(f"  command      DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  database     {db['NAME']}{' (created and migrated)' if created else ' (migrated)'}")
+    print(f"  broker       {masked_url(broker_url)}; worker --pool={args.pool} --concurrency={args.concurrency}, "
+          "acks_late, prefetch 1")  # fmt: skip
+    print(f"  provider     Stripe fake (refunds/tests/stripe_fake.py) on {fake.url}, in this process")
+    print(f"  machine      {os.cpu_count()} CPUs; 1-min load {os.getloadavg()[0]:.2f} after the run")
+    print()
+    rows = [
+        ("", "tasks", "seconds", "per second"),
+        ("no-op task (celery.accumulate)", n, f"{noop_s:.2f}", f"{n / noop_s:,.0f}"),
+        ("execute_refund (+ its send_email)", n, f"{refund_s:.2f}", f"{n / refund_s:,.1f}"),
+        ("ratio no-op / refund", "", "", f"{refund_s / noop_s:.1f}×"),
+    ]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
+    for number, row in enumerate(rows):
+        print(
+            "  " + "  ".join(str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(row))
+        )
+        if number == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+    print()
+    print(f"  check: {paid} refunds made at the fake for {n} refunds, {posts} POSTs, {failed} not succeeded")
+
+
+def build_approved_refunds(n: int, fake) -> tuple[list[int], list[str]]:
+    """N inspected claims with a full-refund inspection, proposed through the service, then approved."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from inspections.models import Inspection
+    from refunds import services
+    from refunds.models import Refund, RefundStatus
+    from returns.models import Claim, ClaimItem, Order, OrderLine, PolicyVersion, Product
+
+    settings.REFUND_PROVIDER = "stripe"
+    delete_bench_rows()
+    user = User.objects.create_user(username=f"{PREFIX}finance", is_staff=True)
+    product = Product.objects.create(sku=f"{PREFIX}CAGE", name="Bench cage")
+    policy = PolicyVersion.objects.latest()
+    pis = [fake.add_payment_intent(10_000, "usd") for _ in range(n)]
+    orders = Order.objects.bulk_create(
+        Order(number=f"{PREFIX}{i:06d}", customer_email=f"bench{i}@example.com", customer_name=f"Bench {i}",
+              received_on=timezone.localdate(), payment_reference=pi)
+        for i, pi in enumerate(pis)
+    )  # fmt: skip
+    lines = OrderLine.objects.bulk_create(
+        OrderLine(order=o, product=product, quantity=1, unit_price=Decimal("49.90"), currency="USD") for o in orders
+    )
+    claims = Claim.objects.bulk_create(
+        Claim(order=o, order_number=o.number, customer_email=o.customer_email, claim_type="doa", doa_reason="damage",
+              description="bench", status="inspected", policy_version=policy, submitted_at=timezone.now(),
+              rma_number=f"RMA-9999-{i:06d}")
+        for i, o in enumerate(orders)
+    )  # fmt: skip
+    items = ClaimItem.objects.bulk_create(
+        ClaimItem(claim=c, order_line=line, quantity=1) for c, line in zip(claims, lines, strict=True)
+    )
+    Inspection.objects.bulk_create(
+        Inspection(claim_item=item, inspector=user, outcome="full_refund", completed_at=timezone.now())
+        for item in items
+    )
+    refund_ids = [services.refund_propose_from_inspection(claim_id=c.pk, by=None).pk for c in claims]
+    Refund.objects.filter(pk__in=refund_ids).update(
+        status=RefundStatus.APPROVED, approved_by=user, approved_at=timezone.now()
+    )
+    return refund_ids, pis
+
+
+def delete_bench_rows() -> None:
+    from django.contrib.auth.models import User
+
+    from inspections.models import Inspection
+    from refunds.models import Refund
+    from returns.models import Claim, Order, Product
+
+    Refund.objects.filter(claim__order_number__startswith=PREFIX).delete()
+    Inspection.objects.filter(claim_item__claim__order_number__startswith=PREFIX).delete()
+    Claim.objects.filter(order_number__startswith=PREFIX).delete()
+    Order.objects.filter(number__startswith=PREFIX).delete()
+    Product.objects.filter(sku__startswith=PREFIX).delete()
+    User.objects.filter(username__startswith=PREFIX).delete()
+
+
+def publish_noops(app, count: int) -> None:
+    for i in range(count):
+        app.send_task("celery.accumulate", args=(i,))
+
+
+def drain(client, worker, timeout: float = 600) -> None:
+    """Until the broker holds no message, queued or delivered but unacknowledged (acks_late: acked when done)."""
+    wait_until(lambda: client.llen("celery") == 0 and client.hlen("unacked") == 0, worker, timeout)
+
+
+def wait_until(condition, worker, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out; worker log:\n{worker.log_tail()}")
+        time.sleep(0.02)
+
+
+def purge(client) -> None:
+    stale = [key for key in client.keys("celery*") if not key.startswith(b"_kombu")]
+    client.delete("unacked", "unacked_index", *stale)
+
+
+if __name__ == "__main__":
+    main()

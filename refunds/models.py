@@ -1,0 +1,210 @@
+"""A claim's refund, its lines and its history.
+
+Models hold data only: every write goes through ``refunds.services``, which
+locks the refund row, checks ``refunds.states`` and the user's permission,
+writes a ``RefundEvent`` and queues side effects on commit.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from returns import money
+from returns.models import Claim, OrderLine
+
+
+class RefundStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    AWAITING_SECOND_APPROVAL = "awaiting_second_approval", "Awaiting a second approval"
+    APPROVED = "approved", "Approved, not sent yet"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Approved and never sent, or sent and failed: what finance must act on first.
+OPEN_STATUSES = (
+    RefundStatus.PROPOSED,
+    RefundStatus.AWAITING_SECOND_APPROVAL,
+    RefundStatus.APPROVED,
+    RefundStatus.PROCESSING,
+    RefundStatus.FAILED,
+)
+# The refund SLA clock runs from the final approval until the money left (succeeded) or
+# nobody owes it any more (cancelled): a failed refund is still owed. See refunds/sla.py.
+CLOCK_RUNNING_STATUSES = (RefundStatus.APPROVED, RefundStatus.PROCESSING, RefundStatus.FAILED)
+
+
+class RefundPurpose(models.TextChoices):
+    """Why the claim is refunded; one refund per claim and purpose."""
+
+    INSPECTION = "inspection", "After the inspection of the returned goods"
+    RETURNLESS = "returnless", "Missing item, approved without a return"
+
+
+class Provider(models.TextChoices):
+    MANUAL = "manual", "Manual (finance pays elsewhere and enters the reference)"
+    STRIPE = "stripe", "Stripe Refunds API"
+
+
+class Refund(models.Model):
+    claim = models.ForeignKey(Claim, related_name="refunds", on_delete=models.PROTECT)
+    purpose = models.CharField(max_length=16, choices=RefundPurpose.choices)
+    # Stable for the refund's life: the provider's idempotency key is derived from it
+    # (``idempotency_key``), so no retry, redelivery or second click can pay twice.
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    # Always recomputed from the lines by the service that changes them (``refunds.money.total``).
+    total = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal(0))
+    status = models.CharField(max_length=24, choices=RefundStatus.choices, default=RefundStatus.PROPOSED)
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.MANUAL)
+    # The customer's payment the refund goes against (copied from the order when proposed).
+    payment_reference = models.CharField(max_length=128, blank=True)
+    # Bumped when a person retries a failed refund: a new idempotency key for a new request.
+    execution_round = models.PositiveIntegerField(default=1)
+    provider_reference = models.CharField("provider's reference", max_length=255, blank=True)
+    provider_status = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failure_reason = models.TextField(blank=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    second_approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Set while one execution attempt holds the refund (a lease); cleared when it ends.
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    # "Processed within 5-7 working days": set on the final approval (refunds/sla.py), recomputed
+    # while the clock runs when the closure days change; kept afterwards for the SLA report.
+    refund_target_at = models.DateTimeField("target (5 working days)", null=True, blank=True)
+    refund_due_at = models.DateTimeField("due (7 working days)", null=True, blank=True)
+    sla_reminded_at = models.DateTimeField(null=True, blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [
+            ("approve_refund", "Can approve, retry, cancel refunds and record manual payments"),
+            ("adjust_refund", "Can adjust a proposed refund's lines, with a reason"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["claim", "purpose"], name="refund_unique_claim_purpose"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="refund_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(second_approved_by__isnull=True) | ~Q(second_approved_by=F("approved_by")),
+                name="refund_two_different_approvers",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="refund_status_updated"),
+            # The SLA sweep's two range queries, over the refunds whose clock runs only.
+            models.Index(
+                fields=["refund_target_at"],
+                condition=Q(status__in=CLOCK_RUNNING_STATUSES),
+                name="refund_target_running",
+            ),
+            models.Index(
+                fields=["refund_due_at"], condition=Q(status__in=CLOCK_RUNNING_STATUSES), name="refund_due_running"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Refund #{self.pk} ({self.claim.rma_number or f'claim {self.claim_id}'})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with every provider call of this refund's current round: the same on every retry."""
+        return f"rma-refund-{self.key}-{self.execution_round}"
+
+    @property
+    def clock_started_at(self):
+        """The final approval: the second one when two were needed."""
+        return self.second_approved_at or self.approved_at
+
+    @property
+    def sent_within_target(self) -> bool | None:
+        """Sent within the 5 working days; None while not sent (or without a deadline)."""
+        if self.succeeded_at is None or self.refund_target_at is None:
+            return None
+        return self.succeeded_at <= self.refund_target_at
+
+    @property
+    def sent_within_due(self) -> bool | None:
+        if self.succeeded_at is None or self.refund_due_at is None:
+            return None
+        return self.succeeded_at <= self.refund_due_at
+
+    @property
+    def approver(self):
+        """The finance user whose approval made the refund go: the claim's 'refund' transition is theirs."""
+        return self.second_approved_by or self.approved_by
+
+
+class LineKind(models.TextChoices):
+    GOODS = "goods", "Goods"
+    RETURN_SHIPPING = "return_shipping", "Return shipping reimbursed"
+    DEDUCTION = "deduction", "Deduction"
+
+
+class RefundLine(models.Model):
+    """One amount of the refund; ``amount`` is never negative, the kind gives the sign."""
+
+    refund = models.ForeignKey(Refund, related_name="lines", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=LineKind.choices)
+    description = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=14, decimal_places=3)
+    # A return-shipping line waits for finance to enter the amount from the customer's receipt.
+    amount_to_enter = models.BooleanField(default=False)
+    order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Why: the inspection's deduction reason, or finance's reason for an adjustment.
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["refund_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_line_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(kind=LineKind.GOODS, order_line__isnull=False) | ~Q(kind=LineKind.GOODS),
+                name="refund_line_goods_has_order_line",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.signed_amount} ({self.description})"
+
+    @property
+    def signed_amount(self) -> Decimal:
+        return -self.amount if self.kind == LineKind.DEDUCTION else self.amount
+
+
+class RefundEvent(models.Model):
+    """One row per change to a refund: its audit trail, nobody edits it."""
+
+    refund = models.ForeignKey(Refund, related_name="events", on_delete=models.CASCADE)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["refund_id", "id"]
+
+    def __str__(self):
+        return f"{self.action} {self.from_status}→{self.to_status}"
