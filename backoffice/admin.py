@@ -1,5 +1,84 @@
-from django.contrib import admin
+"""The admin site put together: the claim page gathers what every app contributes.
+
+``returns`` cannot import the apps above it, so its ``ClaimAdmin`` is extended
+here with the parcels' and inspections' inlines.
+"""
+
+from django.contrib import admin, messages
+
+from backoffice import sla
+from backoffice.admin_exports import ExportMixin
+from backoffice.filters import CLAIM_FILTERS
+from backoffice.paginators import EstimatedCountPaginator
+from inspections.admin import InspectionAdmin, InspectionInline
+from inspections.models import Inspection
+from refunds.admin import RefundAdmin, RefundInline
+from refunds.models import Refund
+from returns.admin import ClaimAdmin, ClosureDayAdmin
+from returns.models import Claim, ClosureDay
+from shipments.admin import AttachedUnmatchedParcelInline, OutboundParcelInline, ReturnParcelInline
+from warranty.admin import ReplacementInline, warranty_panel
 
 admin.site.site_header = "After-sales back-office"
 admin.site.site_title = "After-sales"
 admin.site.index_title = "Claims, returns and refunds"
+
+
+class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
+    # A million claims: no COUNT(*) over the table (backoffice/paginators.py); dashboard links' filters.
+    paginator = EstimatedCountPaginator
+    list_filter = (*ClaimAdmin.list_filter, *CLAIM_FILTERS)
+    inlines = (
+        *ClaimAdmin.inlines,
+        ReturnParcelInline,
+        AttachedUnmatchedParcelInline,
+        InspectionInline,
+        OutboundParcelInline,
+        ReplacementInline,
+        RefundInline,
+    )
+    extra_panels = (warranty_panel,)
+
+
+admin.site.unregister(Claim)
+admin.site.register(Claim, BackofficeClaimAdmin)
+
+
+class BackofficeClosureDayAdmin(ClosureDayAdmin):
+    """A closure day moves the running refunds' deadlines: saved and deleted through ``backoffice.sla``."""
+
+    def save_model(self, request, obj, form, change):
+        moved = sla.closure_day_save(closure_day=obj, by=request.user)
+        self._report_moved(request, moved)
+
+    def delete_model(self, request, obj):
+        moved = sla.closure_day_delete(closure_day_ids=[obj.pk], by=request.user)
+        self._report_moved(request, moved)
+
+    def delete_queryset(self, request, queryset):
+        moved = sla.closure_day_delete(closure_day_ids=queryset.values_list("pk", flat=True), by=request.user)
+        self._report_moved(request, moved)
+
+    def _report_moved(self, request, moved: int) -> None:
+        if moved:
+            messages.info(request, f"The deadlines of {moved} open refund(s) were recomputed.")
+
+
+admin.site.unregister(ClosureDay)
+admin.site.register(ClosureDay, BackofficeClosureDayAdmin)
+
+
+class BackofficeRefundAdmin(ExportMixin, RefundAdmin):
+    """Finance's queue with the managers' export links; counted without COUNT(*) over the table."""
+
+    paginator = EstimatedCountPaginator
+
+
+class BackofficeInspectionAdmin(ExportMixin, InspectionAdmin):
+    paginator = EstimatedCountPaginator
+
+
+admin.site.unregister(Refund)
+admin.site.register(Refund, BackofficeRefundAdmin)
+admin.site.unregister(Inspection)
+admin.site.register(Inspection, BackofficeInspectionAdmin)

@@ -1,20 +1,32 @@
-"""Demo data for trying the back-office: orders, staff users and claims.
+"""Demo data for trying the back-office: orders, staff users, claims and parcels.
 
 Everything goes through the code the product uses: the orders through the store
-importer (``returns.importing``), the claims through ``returns.services`` (so
-each has its events and its customer emails). Loading again adds nothing: the
-importer updates, users are updated, and every claim has a fixed
-``submission_key``, so a claim already made is skipped with all its steps.
+importer (``returns.importing``), the claims and everything after them through
+the services (``returns``, ``shipments``, ``inspections``, ``refunds``,
+``warranty``), each step by the role that takes it in the back-office, so each
+claim has its events, its customer emails and its parcels, inspections, refunds
+and replacements. Loading again adds nothing: the importer updates, users are
+updated, every claim has a fixed ``submission_key`` (a claim already made is
+skipped with all its steps: one transaction each) and every unmatched parcel a
+fixed tracking number.
 
-The states shipped, inspected, refunded and replaced have no services yet:
-the demo stops at requested, awaiting customer, approved, resolved, rejected
-and cancelled.
+The claims reach every state: requested, awaiting customer, approved, shipped
+(the tracking entered by the customer through the email link, or by customer
+service), shipped and received (the warehouse's inspection queue, one
+inspection half done), inspected (a refund proposed for finance, one waiting
+for a second approval, one waiting for its manual payment), refunded (manual
+provider: approved, executed, the payment's reference recorded; after an
+inspection and for a missing item without a return), replaced (inspection
+passed, replacement approved with its serial and shipped), rejected (at triage,
+and a warranty claim after its inspection found physical damage), resolved and
+cancelled. Two parcels nobody can match wait in customer service's list.
 """
 
 import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -26,8 +38,15 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from backoffice import roles
+from inspections import services as inspection_services
+from refunds import services as refund_services
+from refunds.models import LineKind, Refund
 from returns import importing, services
-from returns.models import ClaimType, DoaReason, Order
+from returns.models import Claim, ClaimItem, ClaimType, DoaReason, Order
+from shipments import services as shipment_services
+from shipments.models import ParcelCondition, UnmatchedParcel
+from warranty import services as warranty_services
+from warranty.models import Replacement
 
 ORDERS_CSV = Path(settings.BASE_DIR) / "demo" / "orders.csv"
 # demo/orders.csv is written as of this day; the demo moves its dates so that
@@ -47,15 +66,19 @@ _SUBMISSION_KEYS = uuid.UUID("0f6c1c36-5d0e-4c39-9d6a-3f6d1a7c2b10")  # uuid5 na
 
 
 class DemoDataError(Exception):
-    """demo/orders.csv does not load cleanly."""
+    """The demo does not load cleanly: a bad row in demo/orders.csv, or a step that did not do what it should."""
 
 
 @dataclass(frozen=True)
 class Step:
-    """One service call after the claim is made: ``action`` by the user ``by``."""
+    """One service call after the claim is made: ``action`` by the user ``by``.
+
+    ``by=None`` is nobody logged in: the customer through the signed link in the
+    approval email, or the system (the refund's execution task, the refunds sweep).
+    """
 
     action: str
-    by: str = "cs"
+    by: str | None = "cs"
     text: dict = field(default_factory=dict)
 
 
@@ -96,9 +119,74 @@ def cancel(reason):
     return Step("cancel", text={"reason": reason})
 
 
+def ship_by_customer(carrier, tracking_number):
+    """The customer enters the return parcel's tracking through the approval email's link."""
+    return Step("register_parcel", by=None, text={"carrier": carrier, "tracking_number": tracking_number})
+
+
+def register_parcel(carrier, tracking_number):
+    """Customer service enters the tracking the customer sent by email."""
+    return Step("register_parcel", by="cs", text={"carrier": carrier, "tracking_number": tracking_number})
+
+
+def receive(condition=ParcelCondition.INTACT, note="", *, photo=False, **label):
+    """The warehouse receives the parcel by its RMA number (``label``: carrier and tracking read off it)."""
+    return Step("receive", by="warehouse", text={"condition": condition, "note": note, "photo": photo, **label})
+
+
+def inspect(*, complete=True, **checklist):
+    """The warehouse inspects every item of the claim (``checklist``: ``inspection_record``'s fields)."""
+    return Step("inspect", by="warehouse", text={"complete": complete, **checklist})
+
+
+# The four return conditions, all met.
+AS_NEW = {
+    "is_new_unused": True,
+    "no_installation_marks": True,
+    "original_packaging_sealed": True,
+    "label_present": True,
+}
+
+
+def enter_return_shipping(amount, reason):
+    """Finance enters the return shipping from the customer's receipt (the proposal leaves it at 0)."""
+    return Step("enter_return_shipping", by="finance", text={"amount": amount, "reason": reason})
+
+
+def approve_refund():
+    return Step("approve_refund", by="finance")
+
+
+def execute_refund():
+    """What the worker's ``execute_refund`` task does: with the manual provider, the refund waits for finance."""
+    return Step("execute_refund", by=None)
+
+
+def record_manual_payment(reference):
+    return Step("record_manual_payment", by="finance", text={"provider_reference": reference})
+
+
+def pay_manually(reference):
+    """The manual provider's flow (docs/refunds.md): approve, execute, record the payment's reference."""
+    return (approve_refund(), execute_refund(), record_manual_payment(reference))
+
+
+def propose_returnless_refund():
+    """What the refunds sweep does for an approved returnless claim, without waiting for beat."""
+    return Step("propose_returnless_refund", by=None)
+
+
+def approve_replacement(serial):
+    return Step("approve_replacement", by="cs", text={"replacement_serial": serial})
+
+
+def ship_replacement(carrier, tracking_number):
+    return Step("ship_replacement", by="warehouse", text={"carrier": carrier, "tracking_number": tracking_number})
+
+
 DOA, NO_REASON, WARRANTY = ClaimType.DOA, ClaimType.NO_REASON, ClaimType.WARRANTY
 
-# Each claim type in each state the services reach today, some outside their window.
+# Each claim type in each state it can reach, some outside their window.
 CLAIMS = (
     # DOA: 7 days from receipt.
     DemoClaim(
@@ -118,7 +206,10 @@ CLAIMS = (
     DemoClaim(
         "doa-missing-item-returnless", "DEMO-1003", "SR-QR-PLATE", DOA,
         "I ordered two plates; the box had only one.", DoaReason.MISSING_ITEM, hours_ago=26,
-        steps=(approve(returnless_reason="The second plate was never delivered: nothing to send back."),),
+        steps=(
+            approve(returnless_reason="The second plate was never delivered: nothing to send back."),
+            propose_returnless_refund(),
+        ),
     ),
     DemoClaim(
         "doa-quality-resolved", "DEMO-1002", "SR-LED-P96", DOA,
@@ -138,6 +229,50 @@ CLAIMS = (
     DemoClaim(
         "doa-damage-expired", "DEMO-1010", "SR-MAGIC-ARM", DOA,
         "One ball head is cracked; I only opened the box now.", DoaReason.DAMAGE, hours_ago=2,
+    ),
+    DemoClaim(
+        "doa-damage-received", "DEMO-1004", "SR-FOLLOW-FOCUS", DOA,
+        "The motor's gear housing is cracked; the outer box was dented.", DoaReason.DAMAGE, hours_ago=20,
+        steps=(
+            approve(),
+            ship_by_customer("Royal Mail", "RM123456785GB"),
+            receive(ParcelCondition.BOX_DAMAGED, "Outer box dented on one corner; the inner box looks intact.",
+                    photo=True),
+        ),
+    ),
+    DemoClaim(
+        "doa-quality-inspected-refund-proposed", "DEMO-1015", "SR-FOLLOW-FOCUS", DOA,
+        "The motor does not pair with the hand unit.", DoaReason.QUALITY_ISSUE, hours_ago=7,
+        steps=(
+            approve(),
+            ship_by_customer("UPS", "1Z999AA10123456784"),
+            receive(),
+            inspect(**AS_NEW, defect_confirmed=True, human_or_physical_damage=False,
+                    findings="Pairing fails with two hand units: the motor's radio module is faulty."),
+        ),
+    ),
+    DemoClaim(
+        "doa-wrong-item-awaiting-manual-payment", "DEMO-1003", "SR-TX-WIRELESS", DOA,
+        "The box holds the receiver only, not the transmitter set I ordered.", DoaReason.WRONG_ITEM, hours_ago=16,
+        steps=(
+            approve(),
+            ship_by_customer("SF Express", "SF1402937700"),
+            receive(),
+            inspect(**AS_NEW, defect_confirmed=True, human_or_physical_damage=False,
+                    findings="Receiver-only kit TX-R, sealed: the wrong item was picked."),
+            enter_return_shipping("68.00", "The customer's SF Express receipt: 68 CNY."),
+            approve_refund(),
+            execute_refund(),
+        ),
+    ),
+    DemoClaim(
+        "doa-missing-item-refunded", "DEMO-1018", "SR-NATO-HANDLE", DOA,
+        "The parcel held the cage but no NATO handle.", DoaReason.MISSING_ITEM, hours_ago=15,
+        steps=(
+            approve(returnless_reason="The handle never left the warehouse: nothing to send back."),
+            propose_returnless_refund(),
+            *pay_manually("INTERAC-7Q4M2K"),
+        ),
     ),
     # No-reason return: 45 days, 30 for electronic products.
     DemoClaim(
@@ -190,6 +325,46 @@ CLAIMS = (
         "no-reason-no-received-date", "DEMO-1013", "SR-MIC-MOUNT", NO_REASON,
         "Ordered it twice by mistake.", hours_ago=3,
     ),
+    DemoClaim(
+        "no-reason-shipped-by-customer", "DEMO-1010", "SR-NATO-HANDLE", NO_REASON,
+        "Ordered the wrong handle; it is still sealed.", hours_ago=9,
+        steps=(approve(), ship_by_customer("DHL", "JD014600003828")),
+    ),
+    DemoClaim(
+        "no-reason-received-inspection-started", "DEMO-1007", "SR-MIC-MOUNT", NO_REASON,
+        "It does not fit my shotgun microphone.", hours_ago=13,
+        steps=(
+            approve(),
+            receive(note="No tracking was given; DHL's label was on the parcel.",
+                    carrier="DHL", tracking_number="JD014600004417"),
+            inspect(complete=False, is_new_unused=True, no_installation_marks=True,
+                    findings="Mount looks unused; the packaging is still to check."),
+        ),
+    ),
+    DemoClaim(
+        "no-reason-inspected-second-approval", "DEMO-1016", "SR-VMOUNT-99", NO_REASON,
+        "The shoot these four batteries were for was cancelled; all are still sealed.", hours_ago=10,
+        steps=(
+            approve(),
+            ship_by_customer("FedEx", "794612345678"),
+            receive(),
+            inspect(**AS_NEW, findings="Four batteries, sealed, labels present."),
+            approve_refund(),  # 636 USD: above the 500 USD threshold, a second finance user must approve
+        ),
+    ),
+    DemoClaim(
+        "no-reason-refunded-with-deduction", "DEMO-1015", "SR-QR-PLATE", NO_REASON,
+        "I bought the plates by mistake; I opened one before noticing.", hours_ago=8,
+        steps=(
+            approve(),
+            ship_by_customer("USPS", "9400111899223344556677"),
+            receive(ParcelCondition.OPENED, "Both plates inside; one blister opened."),
+            inspect(is_new_unused=True, no_installation_marks=True, original_packaging_sealed=False,
+                    label_present=True, deduction_percent=10, deduction_reason="the opened packaging",
+                    findings="Both plates unused; one blister was opened."),
+            *pay_manually("BANK-TRF-2026-0042"),
+        ),
+    ),
     # Warranty: 2 years, 1 for electronic products.
     DemoClaim(
         "warranty-requested", "DEMO-1009", "SR-FOLLOW-FOCUS", WARRANTY,
@@ -226,7 +401,118 @@ CLAIMS = (
         "warranty-electronic-expired", "DEMO-1012", "SR-TX-WIRELESS", WARRANTY,
         "The transmitter loses the signal after a few metres.", hours_ago=2,
     ),
+    DemoClaim(
+        "warranty-shipped-entered-by-cs", "DEMO-1012", "SR-NATO-HANDLE", WARRANTY,
+        "The handle's locking screw no longer tightens.", hours_ago=11,
+        steps=(approve(), register_parcel("PostNord", "00370712345678901234")),
+    ),
+    DemoClaim(
+        "warranty-replaced", "DEMO-1017", "SR-FOLLOW-FOCUS", WARRANTY,
+        "The motor stalls and clicks at the end stops.", hours_ago=12,
+        steps=(
+            approve(),
+            ship_by_customer("La Poste", "6A12345678901"),
+            receive(),
+            inspect(defect_confirmed=True, human_or_physical_damage=False,
+                    findings="The motor stalls at the end stops: worn gearbox; no drop or water marks."),
+            approve_replacement("FF-93010"),
+            ship_replacement("DHL Express", "1234567890"),
+        ),
+    ),
+    DemoClaim(
+        "warranty-rejected-after-inspection", "DEMO-1017", "SR-LED-P96", WARRANTY,
+        "The light no longer turns on.", hours_ago=12,
+        steps=(
+            approve(),
+            ship_by_customer("La Poste", "6A12345678902"),
+            receive(),
+            inspect(defect_confirmed=True, human_or_physical_damage=True,
+                    findings="The housing is cracked and the power board shows impact damage from a fall."),
+        ),
+    ),
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoUnmatchedParcel:
+    """A parcel the warehouse received that matches no claim waiting for one; its tracking number is its key."""
+
+    carrier: str
+    tracking_number: str
+    condition: str
+    note: str
+    # The demo claim whose RMA number is on the parcel; "" when it carries none.
+    rma_of: str = ""
+    photo: bool = False
+
+
+UNMATCHED_PARCELS = (
+    DemoUnmatchedParcel(
+        "DHL", "JD014600009921", ParcelCondition.INTACT,
+        "The customer cancelled the return but sent the handle anyway.", rma_of="no-reason-cancelled",
+    ),
+    DemoUnmatchedParcel(
+        "SF Express", "SF1402937781", ParcelCondition.BOX_DAMAGED,
+        "No RMA number and no paperwork inside: a mini tripod. The sender's name on the label is smudged.",
+        photo=True,
+    ),
+)  # fmt: skip
+
+
+def _refund_of(claim_id: int) -> Refund:
+    return Refund.objects.get(claim_id=claim_id)
+
+
+def _replacement_of(claim_id: int) -> Replacement:
+    return Replacement.objects.get(claim_id=claim_id)
+
+
+def _register_parcel(*, claim_id, by, carrier, tracking_number):
+    shipment_services.return_parcel_register(
+        claim_id=claim_id, by=by, carrier=carrier, tracking_number=tracking_number, sent_on=timezone.localdate()
+    )
+
+
+def _receive(*, claim_id, by, condition, note, photo, carrier="", tracking_number=""):
+    claim = Claim.objects.get(pk=claim_id)
+    photos = [whole_package_photo(f"Received: {claim.rma_number}", name="parcel.jpg")] if photo else []
+    result = shipment_services.parcel_receive(
+        code=claim.rma_number,
+        by=by,
+        condition=condition,
+        note=note,
+        photos=photos,
+        carrier=carrier,
+        tracking_number=tracking_number,
+    )
+    if not result.matched:
+        raise DemoDataError(f"The demo's parcel for {claim} was not matched: {result.message}")
+
+
+def _inspect(*, claim_id, by, complete, **checklist):
+    for item_id in ClaimItem.objects.filter(claim_id=claim_id).order_by("pk").values_list("pk", flat=True):
+        inspection = inspection_services.inspection_start(claim_item_id=item_id, by=by)
+        inspection_services.inspection_record(inspection_id=inspection.pk, by=by, **checklist)
+        if complete:
+            inspection_services.inspection_complete(inspection_id=inspection.pk, by=by)
+
+
+def _enter_return_shipping(*, claim_id, by, amount, reason):
+    refund = _refund_of(claim_id)
+    line = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
+    refund_services.refund_adjust_lines(
+        refund_id=refund.pk,
+        by=by,
+        changes=[refund_services.LineChange(amount=Decimal(amount), line_id=line.pk)],
+        reason=reason,
+    )
+
+
+def _execute_refund(*, claim_id, by):
+    outcome = refund_services.refund_execute(refund_id=_refund_of(claim_id).pk)
+    if outcome != "awaiting_manual":
+        raise DemoDataError(f"The demo refunds with the manual provider; its execution answered {outcome!r}.")
+
 
 _SERVICES = {
     "ask_for_information": services.claim_ask_for_information,
@@ -235,6 +521,22 @@ _SERVICES = {
     "approve": services.claim_approve,
     "reject": services.claim_reject,
     "cancel": services.claim_cancel,
+    "register_parcel": _register_parcel,
+    "receive": _receive,
+    "inspect": _inspect,
+    "propose_returnless_refund": refund_services.refund_propose_returnless,
+    "enter_return_shipping": _enter_return_shipping,
+    "approve_refund": lambda *, claim_id, by: refund_services.refund_approve(refund_id=_refund_of(claim_id).pk, by=by),
+    "execute_refund": _execute_refund,
+    "record_manual_payment": lambda *, claim_id, by, provider_reference: refund_services.refund_record_manual_payment(
+        refund_id=_refund_of(claim_id).pk, by=by, provider_reference=provider_reference
+    ),
+    "approve_replacement": lambda *, claim_id, by, replacement_serial: warranty_services.replacement_approve(
+        replacement_id=_replacement_of(claim_id).pk, by=by, replacement_serial=replacement_serial
+    ),
+    "ship_replacement": lambda *, claim_id, by, carrier, tracking_number: warranty_services.replacement_ship(
+        replacement_id=_replacement_of(claim_id).pk, by=by, carrier=carrier, tracking_number=tracking_number
+    ),
 }
 
 
@@ -243,6 +545,8 @@ class DemoReport:
     orders: importing.ImportReport
     claims_created: list[str] = field(default_factory=list)
     claims_existing: list[str] = field(default_factory=list)
+    unmatched_created: list[str] = field(default_factory=list)
+    unmatched_existing: list[str] = field(default_factory=list)
 
 
 def demo_load() -> DemoReport:
@@ -261,7 +565,16 @@ def demo_load() -> DemoReport:
             report.claims_existing.append(demo.key)
         else:
             report.claims_created.append(demo.key)
+    for parcel in UNMATCHED_PARCELS:
+        with transaction.atomic():
+            created = _unmatched_parcel_receive(parcel, users)
+        (report.unmatched_created if created else report.unmatched_existing).append(parcel.tracking_number)
     return report
+
+
+def claim_key(key: str) -> uuid.UUID:
+    """The ``submission_key`` of the demo claim ``key``."""
+    return uuid.uuid5(_SUBMISSION_KEYS, key)
 
 
 def demo_orders_import() -> importing.ImportReport:
@@ -306,7 +619,7 @@ def _claim_make(demo: DemoClaim, users: dict) -> None:
         order_line_ids=[line.pk],
         serial_number=line.serial_numbers[0] if line.serial_numbers else "",
         submitted_at=timezone.now() - timedelta(hours=demo.hours_ago),
-        submission_key=uuid.uuid5(_SUBMISSION_KEYS, demo.key),
+        submission_key=claim_key(demo.key),
         by=users["cs"],
     )
     if demo.whole_package_photo:
@@ -317,7 +630,29 @@ def _claim_make(demo: DemoClaim, users: dict) -> None:
             shows_whole_package=True,
         )
     for step in demo.steps:
-        _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
+        _SERVICES[step.action](claim_id=claim.pk, by=users.get(step.by), **step.text)
+
+
+def _unmatched_parcel_receive(parcel: DemoUnmatchedParcel, users: dict) -> bool:
+    """Receive the parcel at the warehouse unless it was already; True when received now."""
+    if UnmatchedParcel.objects.filter(tracking_number=parcel.tracking_number).exists():
+        return False
+    code = ""
+    if parcel.rma_of:
+        code = Claim.objects.values_list("rma_number", flat=True).get(submission_key=claim_key(parcel.rma_of))
+    photos = [whole_package_photo(f"Unmatched: {parcel.tracking_number}", name="parcel.jpg")] if parcel.photo else []
+    result = shipment_services.parcel_receive(
+        code=code,
+        by=users["warehouse"],
+        condition=parcel.condition,
+        note=parcel.note,
+        photos=photos,
+        carrier=parcel.carrier,
+        tracking_number=parcel.tracking_number,
+    )
+    if result.matched:
+        raise DemoDataError(f"The demo's unmatched parcel {parcel.tracking_number} matched {result.claim}.")
+    return True
 
 
 def whole_package_photo(caption: str, *, name: str) -> SimpleUploadedFile:

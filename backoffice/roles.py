@@ -23,6 +23,15 @@ _READ_CLAIMS = [
     "returns.view_product",
     "returns.view_outboundemail",
     "returns.view_policyversion",
+    "shipments.view_returnparcel",
+    "shipments.view_unmatchedparcel",
+    "shipments.view_parcelphoto",
+    "shipments.view_outboundparcel",
+    "inspections.view_inspection",
+    "inspections.view_inspectionphoto",
+    "warranty.view_replacement",
+    "warranty.view_replacementevent",
+    "refunds.view_refund",
 ]
 _TRIAGE = [
     "returns.add_claim",
@@ -30,12 +39,34 @@ _TRIAGE = [
     "returns.add_evidence",
     # to record the day the customer received the goods
     "returns.change_order",
+    # the return parcel's tracking, from the customer's email
+    "shipments.add_returnparcel",
+    "shipments.attach_unmatchedparcel",
+    "warranty.approve_replacement",
+]
+_WAREHOUSE = [
+    "shipments.receive_parcel",
+    "shipments.add_unmatchedparcel",
+    "shipments.add_parcelphoto",
+    "shipments.change_outboundparcel",
+    "inspections.add_inspection",
+    "inspections.change_inspection",
+    "inspections.complete_inspection",
+    "inspections.add_inspectionphoto",
+    "warranty.add_replacement",
+]
+
+_FINANCE = [
+    "refunds.view_refundline",
+    "refunds.view_refundevent",
+    "refunds.approve_refund",
+    "refunds.adjust_refund",
 ]
 
 ROLE_PERMISSIONS = {
     CUSTOMER_SERVICE: _READ_CLAIMS + _TRIAGE,
-    WAREHOUSE: _READ_CLAIMS,
-    FINANCE: _READ_CLAIMS,
+    WAREHOUSE: _READ_CLAIMS + _WAREHOUSE,
+    FINANCE: _READ_CLAIMS + _FINANCE,
     MANAGER: _READ_CLAIMS
     + _TRIAGE
     + [
@@ -44,6 +75,12 @@ ROLE_PERMISSIONS = {
         "returns.change_policyversion",
         "returns.add_product",
         "returns.change_product",
+        "returns.view_closureday",
+        "returns.add_closureday",
+        "returns.change_closureday",
+        "returns.delete_closureday",
+        "refunds.view_refundline",
+        "refunds.view_refundevent",
     ],
 }
 

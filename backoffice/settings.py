@@ -6,6 +6,7 @@ its values in the environment: ``deploy/production.env.example`` lists them,
 and ``manage.py check --deploy`` is clean with it.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "backoffice.middleware.BrowserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -158,6 +160,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "returns.tasks.requeue_stale_emails",
         "schedule": 120.0,
     },
+    # Both clocks in one task: claims' first responses and refunds' 5-7 working days.
+    "sla-sweep": {
+        "task": "backoffice.tasks.sla_sweep",
+        "schedule": env.int("SLA_SWEEP_SECONDS", default=300),
+    },
+    # Approved refunds the broker lost, and refunds whose worker died mid-call.
+    "requeue-stuck-refunds": {
+        "task": "refunds.tasks.requeue_stuck_refunds",
+        "schedule": 60.0,
+    },
+    # Approved returnless claims (and inspected ones) whose refund nobody proposed.
+    "propose-missing-refunds": {
+        "task": "refunds.tasks.propose_missing_refunds",
+        "schedule": 120.0,
+    },
 }
 
 # Production hardening: off for the embedded run, on in deploy/production.env.example.
@@ -183,10 +200,68 @@ RMA_RETURN_ADDRESS = env(
     default="After-sales returns\nBuilding 5, Camera Accessories Park\nShenzhen 518000\nChina",
 )
 RMA_SUPPORT_EMAIL = env("RMA_SUPPORT_EMAIL", default="smallrig@smallrig.com")
+# The back-office's public address, for links in emails (the customer's tracking link).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+RETURN_LINK_MAX_AGE_DAYS = env.int("RETURN_LINK_MAX_AGE_DAYS", default=90)
 # Evidence uploads: checked by content, limited in bytes and pixels.
 EVIDENCE_MAX_IMAGE_BYTES = env.int("EVIDENCE_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_VIDEO_BYTES = env.int("EVIDENCE_MAX_VIDEO_BYTES", default=200 * 1024 * 1024)
 EVIDENCE_MAX_PIXELS = env.int("EVIDENCE_MAX_PIXELS", default=60_000_000)
+# SLAs: "get back to you within 24 hours"; refunds "processed within 5-7 working days".
+SLA_FIRST_RESPONSE_HOURS = env.int("SLA_FIRST_RESPONSE_HOURS", default=24)
+SLA_REMIND_BEFORE_HOURS = env.int("SLA_REMIND_BEFORE_HOURS", default=4)
+SLA_REFUND_TARGET_WORKING_DAYS = env.int("SLA_REFUND_TARGET_WORKING_DAYS", default=5)
+SLA_REFUND_DUE_WORKING_DAYS = env.int("SLA_REFUND_DUE_WORKING_DAYS", default=7)
+# Public holidays of this country and subdivision are not working days (ISO codes of the holidays package).
+SLA_HOLIDAYS_COUNTRY = env("SLA_HOLIDAYS_COUNTRY", default="CN")
+SLA_HOLIDAYS_SUBDIVISION = env("SLA_HOLIDAYS_SUBDIVISION", default="")
+# Who gets the reminders (due soon) and the escalations (overdue): staff group names.
+SLA_REMINDER_GROUP = env("SLA_REMINDER_GROUP", default="Customer service")
+# Who is reminded of refunds at their 5-working-day target (escalations go to SLA_ESCALATION_GROUP too).
+SLA_REFUND_REMINDER_GROUP = env("SLA_REFUND_REMINDER_GROUP", default="Finance")
+SLA_ESCALATION_GROUP = env("SLA_ESCALATION_GROUP", default="Manager")
 # An email still 'ready' this long after its last attempt is queued again; longer
 # than the send task's longest retry back-off (600 s), so it only catches lost messages.
 EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900)
+
+# --- Reports and exports ----------------------------------------------------------
+# Exports of at most this many rows stream to the browser; larger ones are a Celery task
+# that stores the file and emails a link (backoffice/exports.py).
+EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=20_000)
+# The emailed link's lifetime (S3 presigned URLs: at most 7 days).
+EXPORT_LINK_EXPIRE_SECONDS = env.int("EXPORT_LINK_EXPIRE_SECONDS", default=24 * 3600)
+
+# --- Refunds ----------------------------------------------------------------------
+# "manual" (finance pays elsewhere and enters the reference) or "stripe" (Stripe's Refunds API).
+# A refund keeps the provider chosen when it was proposed; an order without a payment
+# reference is refunded manually whatever this says.
+REFUND_PROVIDER = env("REFUND_PROVIDER", default="manual")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=30)
+# Above this total (per currency, no exchange rates) a second finance user must approve;
+# a currency missing here always needs two. Override as "EUR=500,USD=500,JPY=80000".
+REFUND_SECOND_APPROVAL_ABOVE = {
+    currency: Decimal(amount)
+    for currency, amount in env.dict(
+        "REFUND_SECOND_APPROVAL_ABOVE",
+        default={
+            "AUD": "750", "CAD": "700", "CHF": "450", "CNY": "3500", "CZK": "12000", "DKK": "3500",
+            "EUR": "500", "GBP": "400", "HKD": "4000", "JPY": "75000", "KRW": "700000", "KWD": "150",
+            "NOK": "5500", "NZD": "850", "PLN": "2000", "SEK": "5500", "SGD": "650", "USD": "500",
+        },
+    ).items()
+}  # fmt: skip
+# The execution task's retries on a provider fault (network, 409, 429, 5xx): exponential back-off.
+REFUND_MAX_RETRIES = env.int("REFUND_MAX_RETRIES", default=5)
+REFUND_RETRY_BACKOFF_SECONDS = env.int("REFUND_RETRY_BACKOFF_SECONDS", default=10)
+REFUND_RETRY_BACKOFF_MAX_SECONDS = env.int("REFUND_RETRY_BACKOFF_MAX_SECONDS", default=300)
+# One attempt holds a processing refund this long; longer than a provider call can last.
+REFUND_ATTEMPT_LEASE_SECONDS = env.int("REFUND_ATTEMPT_LEASE_SECONDS", default=300)
+# The sweep queues approved refunds never started, and processing ones without a live
+# attempt, once untouched this long: longer than the longest retry back-off.
+REFUND_REQUEUE_AFTER_SECONDS = env.int("REFUND_REQUEUE_AFTER_SECONDS", default=600)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged task (its worker died) comes back after visibility_timeout (kombu's
+    # default: one hour); the refunds sweep does not wait for it. Tests set it small.
+    CELERY_BROKER_TRANSPORT_OPTIONS = env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={"visibility_timeout": 3600})

@@ -5,9 +5,16 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 from django.views.static import serve
 
+from backoffice import sla, views
+from shipments import views as shipment_views
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/sla/", admin.site.admin_view(sla.sla_report), name="sla-report"),
+    path("admin/dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
     path("admin/", admin.site.urls),
+    # The customer's page, reached from the approval email: no login, a signed token.
+    path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),
 ]
 
 if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):

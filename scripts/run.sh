@@ -12,6 +12,8 @@ export DJANGO_DEBUG=true
 export PYTHONUNBUFFERED=1
 port="${PORT:-8000}"
 url="http://127.0.0.1:${port}/admin/"
+# Links in the customers' emails (the tracking page) point at this server.
+export SITE_URL="${SITE_URL:-http://127.0.0.1:${port}}"
 
 mkdir -p var/log var/run var/emails media
 

@@ -1,18 +1,23 @@
-"""``manage.py load_demo``: demo orders, staff users and claims; safe to run again."""
+"""``manage.py load_demo``: demo orders, staff users, claims in every state and unmatched parcels; safe to run again."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
 
 from backoffice import demo
+from returns.models import Claim, ClaimStatus
 
 
 class Command(BaseCommand):
     help = (
         "Load demo data (safe to run again: nothing is duplicated): the orders in demo/orders.csv through the "
         "store importer, staff users cs, warehouse, finance and manager (one per role) and a superuser admin, "
-        "and claims of every type made through the claim services, in the states they can reach today: "
-        "requested, awaiting customer, approved, resolved, rejected and cancelled, some outside their policy "
-        "window. Shipped, inspected, refunded and replaced have no services yet, so the demo has none."
+        "and claims of every type made through the services in every state: requested, awaiting customer, "
+        "approved, shipped (tracking entered by the customer's link or by customer service), shipped and "
+        "received (the inspection queue), inspected (refunds waiting for finance, one for a second approval), "
+        "refunded (manual provider; after an inspection and for a missing item without a return), replaced, "
+        "rejected (also after an inspection), resolved and cancelled, some outside their policy window; and "
+        "two parcels nobody can match, for customer service."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +32,18 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         self.stdout.write(f"Orders from {demo.ORDERS_CSV.relative_to(settings.BASE_DIR)}: {report.orders.summary()}")
         self.stdout.write(f"Claims: {len(report.claims_created)} created, {len(report.claims_existing)} already there.")
+        self.stdout.write(
+            f"Unmatched parcels: {len(report.unmatched_created)} received, "
+            f"{len(report.unmatched_existing)} already there."
+        )
+        per_status = dict(Claim.objects.order_by().values_list("status").annotate(Count("pk")))
+        self.stdout.write(
+            "Claims by state: "
+            + ", ".join(
+                f"{label.lower()} {per_status[value]}" for value, label in ClaimStatus.choices if value in per_status
+            )
+            + "."
+        )
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as:"))
         for username, password, role in demo.USERS:

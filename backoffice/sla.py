@@ -1,0 +1,158 @@
+"""The SLAs across apps: closure days that move the refunds' deadlines, and the manager's weekly SLA page.
+
+``returns`` owns the calendar (``ClosureDay``) and may not import ``refunds``; ``refunds`` owns
+the refund deadlines. Only ``backoffice`` sees both, so the closure-day writes that recompute the
+running refund clocks live here, in one transaction with the recompute.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce, TruncWeek
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from backoffice.access import is_manager
+from refunds.models import Refund, RefundStatus
+from refunds.services import refund_deadlines_recompute
+from returns.models import Claim, ClosureDay
+
+WEEK_CHOICES = (4, 12, 26, 52)
+DEFAULT_WEEKS = 12
+
+
+# --- Closure days -------------------------------------------------------------------
+
+
+def closure_day_save(*, closure_day: ClosureDay, by) -> int:
+    """Add or change a closure day, and recompute the running refund clocks; returns how many moved."""
+    permission = "returns.change_closureday" if closure_day.pk else "returns.add_closureday"
+    if not by.has_perm(permission):
+        raise PermissionDenied("You do not have permission to change the company's closure days.")
+    closure_day.full_clean()
+    with transaction.atomic():
+        closure_day.save()
+        return refund_deadlines_recompute(by=by)
+
+
+def closure_day_delete(*, closure_day_ids: Iterable[int], by) -> int:
+    """Delete closure days (the day works again), and recompute the running refund clocks."""
+    if not by.has_perm("returns.delete_closureday"):
+        raise PermissionDenied("You do not have permission to change the company's closure days.")
+    with transaction.atomic():
+        ClosureDay.objects.filter(pk__in=list(closure_day_ids)).delete()
+        return refund_deadlines_recompute(by=by)
+
+
+# --- The manager's SLA page ------------------------------------------------------------
+
+
+def claim_weeks(start: datetime, now: datetime) -> dict:
+    """First responses per company-local ISO week of the claims' arrival: one grouped query.
+
+    A claim is judged once its first answer is given (``first_response_met``) or its 24 hours
+    passed without one (a miss already, though still open).
+    """
+    company = timezone.get_default_timezone()
+    rows = (
+        Claim.objects.filter(submitted_at__gte=start)
+        .annotate(week=TruncWeek("submitted_at", tzinfo=company))
+        .values("week")
+        .annotate(
+            received=Count("pk"),
+            judged=Count("pk", filter=Q(first_response_met__isnull=False) | Q(first_response_due_at__lt=now)),
+            met=Count("pk", filter=Q(first_response_met=True)),
+        )
+        .order_by("week")
+    )
+    return {row["week"].date(): row for row in rows}
+
+
+def refund_weeks(start: datetime, now: datetime) -> dict:
+    """Refunds per company-local ISO week of their final approval (the clock's start): one grouped query.
+
+    Against each deadline a refund is judged once it succeeded, or once the deadline passed
+    unsent (a miss already). Cancelled refunds owe nothing and are left out.
+    """
+    company = timezone.get_default_timezone()
+    sent = Q(status=RefundStatus.SUCCEEDED)
+    rows = (
+        Refund.objects.filter(refund_due_at__isnull=False)
+        .exclude(status=RefundStatus.CANCELLED)
+        .annotate(started=Coalesce("second_approved_at", "approved_at"))
+        .filter(started__gte=start)
+        .annotate(week=TruncWeek("started", tzinfo=company))
+        .values("week")
+        .annotate(
+            approved=Count("pk"),
+            target_judged=Count("pk", filter=sent | Q(refund_target_at__lt=now)),
+            within_target=Count("pk", filter=sent & Q(succeeded_at__lte=F("refund_target_at"))),
+            due_judged=Count("pk", filter=sent | Q(refund_due_at__lt=now)),
+            within_due=Count("pk", filter=sent & Q(succeeded_at__lte=F("refund_due_at"))),
+        )
+        .order_by("week")
+    )
+    return {row["week"].date(): row for row in rows}
+
+
+def _share(part: int, whole: int) -> int | None:
+    return round(100 * part / whole) if whole else None
+
+
+def weekly_report(weeks: int, now: datetime) -> list[dict]:
+    """The last ``weeks`` ISO weeks, this one included, newest first; weeks without data show zeros."""
+    company = timezone.get_default_timezone()
+    today = timezone.localtime(now, company).date()
+    mondays = [today - timedelta(days=today.weekday() + 7 * n) for n in range(weeks)]
+    start = timezone.make_aware(datetime.combine(mondays[-1], time.min), company)
+    claims, refunds = claim_weeks(start, now), refund_weeks(start, now)
+    report = []
+    for monday in mondays:
+        claim = claims.get(monday, {"received": 0, "judged": 0, "met": 0})
+        refund = refunds.get(
+            monday, {"approved": 0, "target_judged": 0, "within_target": 0, "due_judged": 0, "within_due": 0}
+        )
+        year, week, _ = monday.isocalendar()
+        report.append(
+            {
+                "week": f"{year}-W{week:02d}",
+                "monday": monday,
+                **{key: value for key, value in claim.items() if key != "week"},
+                "met_share": _share(claim["met"], claim["judged"]),
+                **{key: value for key, value in refund.items() if key != "week"},
+                "target_share": _share(refund["within_target"], refund["target_judged"]),
+                "due_share": _share(refund["within_due"], refund["due_judged"]),
+            }
+        )
+    return report
+
+
+def sla_report(request):
+    """/admin/sla/: per week, claims answered within 24 h and refunds sent within 5 and 7 working days.
+
+    Managers only, as the dashboard and the exports (``backoffice.access.is_manager``).
+    """
+    if not is_manager(request.user):
+        raise PermissionDenied
+    try:
+        weeks = int(request.GET.get("weeks", DEFAULT_WEEKS))
+    except ValueError:
+        weeks = DEFAULT_WEEKS
+    if weeks not in WEEK_CHOICES:
+        weeks = DEFAULT_WEEKS
+    context = {
+        **admin.site.each_context(request),
+        "title": "SLA per week",
+        "weeks": weeks,
+        "week_choices": WEEK_CHOICES,
+        "rows": weekly_report(weeks, timezone.now()),
+        "first_response_hours": settings.SLA_FIRST_RESPONSE_HOURS,
+        "target_days": settings.SLA_REFUND_TARGET_WORKING_DAYS,
+        "due_days": settings.SLA_REFUND_DUE_WORKING_DAYS,
+    }
+    return TemplateResponse(request, "admin/sla_report.html", context)

@@ -1,0 +1,20 @@
+"""Tasks that span apps: only ``backoffice`` may import them all (the SLA sweep, large exports)."""
+
+from celery import shared_task
+
+
+@shared_task
+def sla_sweep() -> dict:
+    """Every few minutes (``CELERY_BEAT_SCHEDULE["sla-sweep"]``): each sweep is idempotent on its own."""
+    from refunds.services import refund_sla_sweep
+    from returns.services import sla_sweep as claim_sla_sweep
+
+    return {"claims": claim_sla_sweep(), "refunds": refund_sla_sweep()}
+
+
+@shared_task
+def export_to_storage(*, model_label: str, fmt: str, query_string: str, user_id: int) -> str:
+    """A large export (``backoffice/exports.py``): the list's GET parameters in, a stored file and an email out."""
+    from backoffice.exports import export_write_to_storage
+
+    return export_write_to_storage(model_label=model_label, fmt=fmt, query_string=query_string, user_id=user_id)

@@ -1,0 +1,240 @@
+"""Closure days that move the running refund clocks, and the manager's weekly SLA page."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+
+from backoffice import sla
+from refunds import services as refund_services
+from refunds.models import Refund, RefundStatus
+from refunds.tests.conftest import finance_user, inspected_claim
+from returns.models import Claim, ClosureDay
+from returns.tests.factories import ROLES, ClaimFactory, staff_user
+
+pytestmark = pytest.mark.django_db
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FRIDAY_EVENING = dt.datetime(2026, 11, 20, 21, 45, tzinfo=SHANGHAI)
+
+
+def end_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.max, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(autouse=True)
+def china_calendar(settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    settings.SLA_HOLIDAYS_COUNTRY, settings.SLA_HOLIDAYS_SUBDIVISION = "CN", ""
+
+
+@pytest.fixture
+def manager(django_user_model):
+    return staff_user(django_user_model, "boss", ROLES["manager"])
+
+
+@pytest.fixture
+def cs(django_user_model):
+    return staff_user(django_user_model, "agent", ROLES["cs"])
+
+
+@pytest.fixture
+def finance(django_user_model):
+    return finance_user(django_user_model, "payer")
+
+
+@pytest.fixture
+def inspector(django_user_model):
+    return staff_user(django_user_model, "picker", ROLES["warehouse"])
+
+
+def approved_refund(inspector, finance, at=FRIDAY_EVENING) -> Refund:
+    claim = inspected_claim(inspector, ["full_refund"])
+    refund = refund_services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    with time_machine.travel(at, tick=False):
+        return refund_services.refund_approve(refund_id=refund.pk, by=finance)
+
+
+def deadlines(refund: Refund) -> tuple[dt.datetime, dt.datetime]:
+    refund.refresh_from_db()
+    return refund.refund_target_at, refund.refund_due_at
+
+
+# --- Closure days -----------------------------------------------------------------------------
+
+
+def test_a_closure_day_added_later_moves_open_refunds_by_a_day_and_leaves_succeeded_ones(
+    client, manager, inspector, finance
+):
+    running, paid = approved_refund(inspector, finance), approved_refund(inspector, finance)
+    Refund.objects.filter(pk=paid.pk).update(status=RefundStatus.SUCCEEDED, succeeded_at=FRIDAY_EVENING)
+    before = (end_of(dt.date(2026, 11, 27)), end_of(dt.date(2026, 12, 1)))
+    assert deadlines(running) == deadlines(paid) == before
+    client.force_login(manager)
+
+    with time_machine.travel(dt.datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI), tick=False):
+        response = client.post(
+            reverse("admin:returns_closureday_add"), {"day": "2026-11-25", "reason": "Stock-taking"}, follow=True
+        )
+
+    assert response.status_code == 200
+    assert ClosureDay.objects.filter(day=dt.date(2026, 11, 25)).exists()
+    assert deadlines(running) == (end_of(dt.date(2026, 11, 30)), end_of(dt.date(2026, 12, 2)))
+    assert deadlines(paid) == before
+    assert "The deadlines of 1 open refund(s) were recomputed." in response.content.decode()
+
+
+def test_deleting_a_closure_day_moves_the_deadlines_back(client, manager, inspector, finance):
+    day = ClosureDay.objects.create(day=dt.date(2026, 11, 25), reason="Stock-taking")
+    running = approved_refund(inspector, finance)
+    assert deadlines(running)[1] == end_of(dt.date(2026, 12, 2))
+    client.force_login(manager)
+
+    response = client.post(reverse("admin:returns_closureday_delete", args=[day.pk]), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not ClosureDay.objects.exists()
+    assert deadlines(running) == (end_of(dt.date(2026, 11, 27)), end_of(dt.date(2026, 12, 1)))
+
+
+def test_deleting_closure_days_in_bulk_moves_the_deadlines_back(client, manager, inspector, finance):
+    days = [ClosureDay.objects.create(day=dt.date(2026, 11, d), reason="Inventory") for d in (24, 25)]
+    running = approved_refund(inspector, finance)
+    assert deadlines(running)[1] == end_of(dt.date(2026, 12, 3))
+    client.force_login(manager)
+
+    client.post(
+        reverse("admin:returns_closureday_changelist"),
+        {"action": "delete_selected", "_selected_action": [d.pk for d in days], "post": "yes"},
+    )
+
+    assert not ClosureDay.objects.exists()
+    assert deadlines(running)[1] == end_of(dt.date(2026, 12, 1))
+
+
+def test_only_managers_change_closure_days(cs, inspector, finance):
+    running = approved_refund(inspector, finance)
+    before = deadlines(running)
+
+    with pytest.raises(PermissionDenied):
+        sla.closure_day_save(closure_day=ClosureDay(day=dt.date(2026, 11, 25), reason="Party"), by=cs)
+
+    assert not ClosureDay.objects.exists()
+    assert deadlines(running) == before
+
+
+# --- The SLA page ----------------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=SHANGHAI)  # Wednesday of 2026-W48
+SLA_PAGE = "/admin/sla/"
+
+
+@pytest.fixture
+def known_figures(inspector):
+    """W48: 4 claims, 3 judged, 1 in time. W47: 1 claim in time; 5 refunds counted (see each line)."""
+    hours = dt.timedelta(hours=1)
+    monday_48, monday_47 = (
+        dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI),
+        dt.datetime(2026, 11, 16, 10, 0, tzinfo=SHANGHAI),
+    )
+    ClaimFactory(submitted_at=monday_48, first_response_met=True)
+    ClaimFactory(submitted_at=monday_48, first_response_met=False)
+    ClaimFactory(submitted_at=NOW - hours, first_response_due_at=NOW + 23 * hours)  # running: not judged yet
+    ClaimFactory(submitted_at=monday_48, first_response_due_at=monday_48 + 24 * hours)  # unanswered, late: a miss
+    ClaimFactory(submitted_at=monday_47, first_response_met=True)
+    ClaimFactory(submitted_at=NOW - dt.timedelta(weeks=20), first_response_met=False)  # before the 12 weeks
+
+    day = dt.timedelta(days=1)
+    started = dt.datetime(2026, 11, 17, 10, 0, tzinfo=SHANGHAI)  # Tuesday of W47
+
+    def refund(status, *, target, due, succeeded_at=None, approved_at=started, second_approved_at=None):
+        claim = inspected_claim(inspector, ["full_refund"])
+        Claim.objects.filter(pk=claim.pk).update(submitted_at=NOW - dt.timedelta(weeks=30))  # not in the claims
+        pk = refund_services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector).pk
+        Refund.objects.filter(pk=pk).update(
+            status=status,
+            approved_at=approved_at,
+            second_approved_at=second_approved_at,
+            refund_target_at=target,
+            refund_due_at=due,
+            succeeded_at=succeeded_at,
+        )
+
+    succeeded = RefundStatus.SUCCEEDED
+    refund(succeeded, target=NOW - 5 * day, due=NOW - 3 * day, succeeded_at=NOW - 6 * day)  # within both
+    refund(succeeded, target=NOW - 5 * day, due=NOW - 3 * day, succeeded_at=NOW - 4 * day)  # within 7 only
+    refund(succeeded, target=NOW - 5 * day, due=NOW - 3 * day, succeeded_at=NOW - day)  # late for both
+    refund(RefundStatus.PROCESSING, target=NOW - day, due=NOW + day)  # missed the 5, the 7 still open
+    refund(RefundStatus.CANCELLED, target=NOW - 5 * day, due=NOW - 3 * day)  # owes nothing: left out
+    refund(  # approved Sunday of W46, second approval Monday of W47: counts in W47, nothing judged yet
+        RefundStatus.APPROVED,
+        target=NOW + day,
+        due=NOW + 3 * day,
+        approved_at=monday_47 - day,
+        second_approved_at=monday_47,
+    )
+    refund(RefundStatus.PROPOSED, target=None, due=None, approved_at=None)  # no clock
+
+
+def test_the_sla_page_shows_the_weekly_shares_on_known_figures(client, manager, known_figures):
+    client.force_login(manager)
+
+    with time_machine.travel(NOW, tick=False):
+        response = client.get(SLA_PAGE)
+
+    assert response.status_code == 200
+    weeks = [row["week"] for row in response.context["rows"]]
+    assert len(weeks) == 12 and weeks[0] == "2026-W48" and weeks[-1] == "2026-W37"
+    rows = {row["week"]: row for row in response.context["rows"]}
+    w48, w47, w46 = rows["2026-W48"], rows["2026-W47"], rows["2026-W46"]
+    assert (w48["received"], w48["judged"], w48["met"], w48["met_share"]) == (4, 3, 1, 33)
+    assert (w48["approved"], w48["target_share"], w48["due_share"]) == (0, None, None)
+    assert (w47["received"], w47["judged"], w47["met"], w47["met_share"]) == (1, 1, 1, 100)
+    assert (w47["approved"], w47["target_judged"], w47["within_target"], w47["target_share"]) == (5, 4, 1, 25)
+    assert (w47["due_judged"], w47["within_due"], w47["due_share"]) == (3, 2, 67)
+    assert (w46["received"], w46["approved"]) == (0, 0)
+    html = response.content.decode()
+    assert '25 % <span class="quiet">(1 / 4)</span>' in html and '67 % <span class="quiet">(2 / 3)</span>' in html
+
+
+def test_the_sla_page_can_show_more_weeks_and_ignores_other_values(client, manager, known_figures):
+    client.force_login(manager)
+
+    with time_machine.travel(NOW, tick=False):
+        longer = client.get(SLA_PAGE, {"weeks": "26"}).context["rows"]
+        odd = client.get(SLA_PAGE, {"weeks": "1000"}).context["rows"]
+
+    assert len(longer) == 26 and longer[20]["week"] == "2026-W28" and longer[20]["judged"] == 1
+    assert len(odd) == 12
+
+
+def test_the_sla_page_is_one_grouped_query_per_table(client, manager, known_figures, django_assert_num_queries):
+    client.force_login(manager)
+    client.get(SLA_PAGE)  # warm the content types
+
+    # session, user, manager group, permissions ×2 (the admin's menu), claims, refunds
+    with time_machine.travel(NOW, tick=False), django_assert_num_queries(7) as captured:
+        client.get(SLA_PAGE)
+
+    tables = [q["sql"] for q in captured.captured_queries if "GROUP BY" in q["sql"]]
+    assert len(tables) == 2
+    assert 'FROM "returns_claim"' in tables[0] and 'FROM "refunds_refund"' in tables[1]
+
+
+def test_only_managers_see_the_sla_page_and_its_link(client, manager, cs):
+    client.force_login(cs)
+    assert client.get(SLA_PAGE).status_code == 403
+    assert 'href="/admin/sla/"' not in client.get("/admin/").content.decode()
+
+    client.force_login(manager)
+    assert client.get(SLA_PAGE).status_code == 200
+    assert 'href="/admin/sla/"' in client.get("/admin/").content.decode()
+
+
+def test_the_sla_page_needs_a_login(client):
+    response = client.get(SLA_PAGE)
+
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
