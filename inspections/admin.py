@@ -18,7 +18,7 @@ from inspections import outcomes, selectors, services
 from inspections.forms import InspectionForm
 from inspections.models import Inspection, Outcome
 from returns import states, uploads
-from returns.admin import ReadOnlyInline
+from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
 from returns.models import ClaimItem, ClaimStatus
 
 VIEW = "inspections.view_inspection"
@@ -102,7 +102,7 @@ def _inspection_of(claim_item: ClaimItem) -> Inspection | None:
 
 
 @admin.register(Inspection)
-class InspectionAdmin(admin.ModelAdmin):
+class InspectionAdmin(ServiceOnlyAdmin):
     """Every inspection, for reading; the warehouse works from the queue and the inspection form."""
 
     list_display = ("claim_item_link", "rma_number", "inspector", "outcome", "deduction", "started_at", "completed_at")
@@ -127,15 +127,6 @@ class InspectionAdmin(admin.ModelAdmin):
     @admin.display(description="deduction")
     def deduction(self, inspection):
         return _deduction_words(inspection)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         inspection = get_object_or_404(Inspection, pk=object_id)

@@ -23,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 from refunds import selectors, services, states
 from refunds.models import CLOCK_RUNNING_STATUSES, LineKind, Provider, Refund, RefundEvent, RefundLine, RefundStatus
 from returns import money
-from returns.admin import ReadOnlyInline
+from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -165,7 +165,7 @@ class SlaFilter(admin.SimpleListFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ServiceOnlyAdmin):
     list_display = ("reference", "rma_number", "status", "amount", "currency", "age", "due", "provider", "problem")
     list_filter = (StatusFilter, SlaFilter, "currency", "provider")
     list_select_related = ("claim",)
@@ -197,15 +197,6 @@ class RefundAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         return (queryset.filter(claim__rma_number=term.upper()), False) if term else (queryset, False)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # --- the queue ---------------------------------------------------------------
 

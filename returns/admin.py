@@ -72,6 +72,20 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ServiceOnlyAdmin(admin.ModelAdmin):
+    """Rows that only services write (parcels, inspections, refunds, emails…): the admin shows
+    them and offers the services' own pages and buttons; its add, change and delete forms are off."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ClaimItemInline(ReadOnlyInline):
     model = ClaimItem
     fields = ("sku", "product_name", "quantity", "unit_price", "serial_number")
@@ -503,7 +517,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
+class OutboundEmailAdmin(ServiceOnlyAdmin):
     list_display = ("created_at", "to", "subject", "status", "attempts", "sent_at")
     list_filter = ("status", "template")
     list_select_related = ()
@@ -522,15 +536,6 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         "sent_at",
     )
     exclude = ("body_html",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ClosureDay)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from returns import states, uploads
-from returns.admin import ReadOnlyInline
+from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
 from returns.models import Claim
 from shipments import services
 from shipments.forms import PHOTO_ACCEPT, AttachForm, OutboundShipForm, ReceiveForm, StaffTrackingForm
@@ -299,7 +299,7 @@ class ReturnParcelAdmin(admin.ModelAdmin):
 
 
 @admin.register(UnmatchedParcel)
-class UnmatchedParcelAdmin(admin.ModelAdmin):
+class UnmatchedParcelAdmin(ServiceOnlyAdmin):
     list_display = (
         "reference",
         "received_at",
@@ -383,16 +383,6 @@ class UnmatchedParcelAdmin(admin.ModelAdmin):
             return queryset, False
         return queryset.filter(Q(scanned_code=term.upper()) | Q(tracking_number=term)), False
 
-    def has_add_permission(self, request):
-        # Unmatched parcels are logged by the Receive parcel page, through the service.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
         own = [
             path(
@@ -456,7 +446,7 @@ def _find_claim(text: str) -> Claim | None:
 
 
 @admin.register(OutboundParcel)
-class OutboundParcelAdmin(admin.ModelAdmin):
+class OutboundParcelAdmin(ServiceOnlyAdmin):
     list_display = ("claim", "purpose", "carrier", "tracking_number", "created_at", "shipped_at", "shipped_by", "ship")
     list_select_related = ("claim", "shipped_by")
     list_filter = (ShippedFilter, "purpose")
@@ -489,16 +479,6 @@ class OutboundParcelAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         return (queryset.filter(tracking_number=term) if term else queryset), False
-
-    def has_add_permission(self, request):
-        # The warranty and inspection work creates them, through their services.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         own = [

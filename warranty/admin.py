@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from returns import states
-from returns.admin import ReadOnlyInline
+from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
 from returns.models import Claim, ClaimType
 from warranty import selectors, services
 from warranty.models import Replacement, ReplacementEvent, ReplacementKind
@@ -57,7 +57,7 @@ class ReplacementEventInline(ReadOnlyInline):
 
 
 @admin.register(Replacement)
-class ReplacementAdmin(admin.ModelAdmin):
+class ReplacementAdmin(ServiceOnlyAdmin):
     list_display = (
         "__str__",
         "claim_rma",
@@ -124,15 +124,6 @@ class ReplacementAdmin(admin.ModelAdmin):
         return queryset.filter(
             Q(faulty_serial=term) | Q(replacement_serial=term) | Q(claim__rma_number=term.upper())
         ), False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         own = [
