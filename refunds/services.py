@@ -35,6 +35,7 @@ from returns import money, notifications
 from returns import services as claim_services
 from returns import states as claim_states
 from returns.models import Claim, ClaimEvent, ClaimItem, ClaimStatus, DoaReason
+from returns.services import require_text
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ class LineChange:
 
 def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason: str) -> Refund:
     """Finance changes amounts (enters the shipping receipt, corrects a deduction), with a reason kept."""
-    _require_text(reason, "reason", "Write why the refund is adjusted.")
+    require_text(reason, "reason", "Write why the refund is adjusted.")
     with transaction.atomic():
         refund, transition = _lock_and_check(refund_id, "adjust", by)
         lines = list(refund.lines.all())
@@ -377,7 +378,7 @@ def refund_retry(*, refund_id: int, by, reason: str) -> Refund:
     (Stripe: listed by PaymentIntent, matched by our refund key in its metadata), so a
     500 that hid a refund Stripe did make is not paid twice.
     """
-    _require_text(reason, "reason", "Write why the refund is sent again.")
+    require_text(reason, "reason", "Write why the refund is sent again.")
     with transaction.atomic():
         refund, transition = _lock_and_check(refund_id, "retry", by)
         refund.execution_round += 1
@@ -389,7 +390,7 @@ def refund_retry(*, refund_id: int, by, reason: str) -> Refund:
 
 
 def refund_cancel(*, refund_id: int, by, reason: str) -> Refund:
-    _require_text(reason, "reason", "Write why the refund is cancelled.")
+    require_text(reason, "reason", "Write why the refund is cancelled.")
     with transaction.atomic():
         refund, transition = _lock_and_check(refund_id, "cancel", by)
         if refund.status == RefundStatus.PROCESSING and refund.provider != Provider.MANUAL:
@@ -402,7 +403,7 @@ def refund_cancel(*, refund_id: int, by, reason: str) -> Refund:
 
 def refund_record_manual_payment(*, refund_id: int, by, provider_reference: str) -> Refund:
     """Finance paid a manual refund elsewhere and enters the provider's reference: the refund succeeded."""
-    _require_text(provider_reference, "provider_reference", "Enter the payment's reference from the bank or provider.")
+    require_text(provider_reference, "provider_reference", "Enter the payment's reference from the bank or provider.")
     with transaction.atomic():
         refund, transition = _lock_and_check(refund_id, "record_manual_payment", by)
         if refund.provider != Provider.MANUAL:
@@ -755,8 +756,3 @@ def _amount(value, currency: str) -> Decimal:
     if amount != money.quantize(amount, currency):
         raise ValidationError(f"{value} has more decimals than {currency} allows.")
     return amount
-
-
-def _require_text(value: str, field: str, message: str) -> None:
-    if not (value or "").strip():
-        raise ValidationError({field: message})

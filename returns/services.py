@@ -126,7 +126,7 @@ def policy_in_force(moment: datetime) -> PolicyVersion:
 
 def claim_ask_for_information(*, claim_id: int, by, message: str) -> Claim:
     """Stop and wait for the customer: missing photos, a serial number, a detail to troubleshoot."""
-    _require_text(message, "message", "Write what you need from the customer.")
+    require_text(message, "message", "Write what you need from the customer.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "ask_for_information", by)
         _move(claim, transition, by, {"message": message})
@@ -135,7 +135,7 @@ def claim_ask_for_information(*, claim_id: int, by, message: str) -> Claim:
 
 
 def claim_record_customer_answer(*, claim_id: int, by, answer: str) -> Claim:
-    _require_text(answer, "answer", "Write or paste what the customer answered.")
+    require_text(answer, "answer", "Write or paste what the customer answered.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "record_customer_answer", by)
         _move(claim, transition, by, {"answer": answer})
@@ -144,7 +144,7 @@ def claim_record_customer_answer(*, claim_id: int, by, answer: str) -> Claim:
 
 def claim_resolve(*, claim_id: int, by, note: str) -> Claim:
     """The agent "troubleshoots the reported issue" first; a fixed claim closes without a return."""
-    _require_text(note, "note", "Write what fixed the issue.")
+    require_text(note, "note", "Write what fixed the issue.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "resolve", by)
         _move(claim, transition, by, {"note": note})
@@ -167,7 +167,7 @@ def claim_approve(*, claim_id: int, by, returnless_reason: str = "", window_over
         if review.window_expired:
             if not by.has_perm("returns.override_claim_window"):
                 raise ApprovalRefused(f"{review.judgement.describe()} Only a manager can approve it, with a reason.")
-            _require_text(window_override_reason, "window_override_reason", "Write why the window is overridden.")
+            require_text(window_override_reason, "window_override_reason", "Write why the window is overridden.")
             claim.window_override_reason = window_override_reason.strip()
             payload["window_override_reason"] = claim.window_override_reason
             payload["days_over"] = review.judgement.days_over
@@ -190,7 +190,7 @@ def claim_approve(*, claim_id: int, by, returnless_reason: str = "", window_over
 
 
 def claim_reject(*, claim_id: int, by, reason: str) -> Claim:
-    _require_text(reason, "reason", "Write the reason the customer will read.")
+    require_text(reason, "reason", "Write the reason the customer will read.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "reject", by)
         claim.rejection_reason = reason.strip()
@@ -200,7 +200,7 @@ def claim_reject(*, claim_id: int, by, reason: str) -> Claim:
 
 
 def claim_cancel(*, claim_id: int, by, reason: str) -> Claim:
-    _require_text(reason, "reason", "Write why the claim is cancelled.")
+    require_text(reason, "reason", "Write why the claim is cancelled.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "cancel", by)
         _move(claim, transition, by, {"reason": reason.strip()})
@@ -247,7 +247,7 @@ def claim_mark_inspected(*, claim_id: int, by, outcome: str, details: dict, reje
 
 def claim_reject_after_inspection(*, claim_id: int, by, reason: str) -> Claim:
     """A warranty defect caused by human or physical damage: no replacement, the goods go back."""
-    _require_text(reason, "reason", "Write what the inspection found.")
+    require_text(reason, "reason", "Write what the inspection found.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "reject_after_inspection", by)
         claim.rejection_reason = reason.strip()
@@ -292,7 +292,8 @@ def _record(claim: Claim, by, action: str, source: str, target: str, payload: di
     )
 
 
-def _require_text(value: str, field: str, message: str) -> None:
+def require_text(value: str, field: str, message: str) -> None:
+    """A reason, note or reference a person must write: blank or spaces only is refused with ``message``."""
     if not (value or "").strip():
         raise ValidationError({field: message})
 
