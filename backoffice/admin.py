@@ -6,7 +6,7 @@ here with the parcels' and inspections' inlines.
 
 from django.contrib import admin, messages
 
-from backoffice import sla
+from backoffice import flows, sla
 from backoffice.admin_exports import ExportMixin
 from backoffice.filters import CLAIM_FILTERS
 from backoffice.paginators import EstimatedCountPaginator
@@ -14,7 +14,7 @@ from inspections.admin import InspectionAdmin, InspectionInline
 from inspections.models import Inspection
 from refunds.admin import RefundAdmin, RefundInline
 from refunds.models import Refund
-from returns.admin import ClaimAdmin, ClosureDayAdmin
+from returns.admin import ACTION_SERVICES, ClaimAdmin, ClosureDayAdmin
 from returns.models import Claim, ClosureDay
 from shipments.admin import AttachedUnmatchedParcelInline, OutboundParcelInline, ReturnParcelInline
 from warranty.admin import ReplacementInline, warranty_panel
@@ -38,6 +38,7 @@ class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
         RefundInline,
     )
     extra_panels = (warranty_panel,)
+    action_services = {**ACTION_SERVICES, "approve": flows.claim_approve}
 
 
 admin.site.unregister(Claim)

@@ -37,7 +37,8 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from backoffice import roles
+from backoffice import flows, roles
+from core import actors
 from inspections import services as inspection_services
 from refunds import services as refund_services
 from refunds.models import LineKind, Refund
@@ -73,12 +74,12 @@ class DemoDataError(Exception):
 class Step:
     """One service call after the claim is made: ``action`` by the user ``by``.
 
-    ``by=None`` is nobody logged in: the customer through the signed link in the
-    approval email, or the system (the refund's execution task, the refunds sweep).
+    ``by="customer"`` is the customer through the signed link in the approval email;
+    ``by="system"`` is what a task does (the refund's execution).
     """
 
     action: str
-    by: str | None = "cs"
+    by: str = "cs"
     text: dict = field(default_factory=dict)
 
 
@@ -121,7 +122,7 @@ def cancel(reason):
 
 def ship_by_customer(carrier, tracking_number):
     """The customer enters the return parcel's tracking through the approval email's link."""
-    return Step("register_parcel", by=None, text={"carrier": carrier, "tracking_number": tracking_number})
+    return Step("register_parcel", by="customer", text={"carrier": carrier, "tracking_number": tracking_number})
 
 
 def register_parcel(carrier, tracking_number):
@@ -159,7 +160,7 @@ def approve_refund():
 
 def execute_refund():
     """What the worker's ``execute_refund`` task does: with the manual provider, the refund waits for finance."""
-    return Step("execute_refund", by=None)
+    return Step("execute_refund", by="system")
 
 
 def record_manual_payment(reference):
@@ -169,11 +170,6 @@ def record_manual_payment(reference):
 def pay_manually(reference):
     """The manual provider's flow (docs/refunds.md): approve, execute, record the payment's reference."""
     return (approve_refund(), execute_refund(), record_manual_payment(reference))
-
-
-def propose_returnless_refund():
-    """What the refunds sweep does for an approved returnless claim, without waiting for beat."""
-    return Step("propose_returnless_refund", by=None)
 
 
 def approve_replacement(serial):
@@ -208,7 +204,6 @@ CLAIMS = (
         "I ordered two plates; the box had only one.", DoaReason.MISSING_ITEM, hours_ago=26,
         steps=(
             approve(returnless_reason="The second plate was never delivered: nothing to send back."),
-            propose_returnless_refund(),
         ),
     ),
     DemoClaim(
@@ -270,7 +265,6 @@ CLAIMS = (
         "The parcel held the cage but no NATO handle.", DoaReason.MISSING_ITEM, hours_ago=15,
         steps=(
             approve(returnless_reason="The handle never left the warehouse: nothing to send back."),
-            propose_returnless_refund(),
             *pay_manually("INTERAC-7Q4M2K"),
         ),
     ),
@@ -518,13 +512,12 @@ _SERVICES = {
     "ask_for_information": services.claim_ask_for_information,
     "record_customer_answer": services.claim_record_customer_answer,
     "resolve": services.claim_resolve,
-    "approve": services.claim_approve,
+    "approve": flows.claim_approve,
     "reject": services.claim_reject,
     "cancel": services.claim_cancel,
     "register_parcel": _register_parcel,
     "receive": _receive,
     "inspect": _inspect,
-    "propose_returnless_refund": refund_services.refund_propose_returnless,
     "enter_return_shipping": _enter_return_shipping,
     "approve_refund": lambda *, claim_id, by: refund_services.refund_approve(refund_id=_refund_of(claim_id).pk, by=by),
     "execute_refund": _execute_refund,
@@ -605,7 +598,8 @@ def demo_users_ensure() -> dict:
         user.save()
         user.groups.set([Group.objects.get(name=role)] if role else [])
     # Fresh instances: permissions are cached on the user object.
-    return {user.username: user for user in User.objects.filter(username__in=[u for u, *_ in USERS])}
+    users = {user.username: user for user in User.objects.filter(username__in=[u for u, *_ in USERS])}
+    return {**users, "customer": actors.CUSTOMER, "system": actors.SYSTEM}
 
 
 def _claim_make(demo: DemoClaim, users: dict) -> None:
@@ -630,7 +624,7 @@ def _claim_make(demo: DemoClaim, users: dict) -> None:
             shows_whole_package=True,
         )
     for step in demo.steps:
-        _SERVICES[step.action](claim_id=claim.pk, by=users.get(step.by), **step.text)
+        _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
 
 
 def _unmatched_parcel_receive(parcel: DemoUnmatchedParcel, users: dict) -> bool:

@@ -170,9 +170,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "refunds.tasks.requeue_stuck_refunds",
         "schedule": 60.0,
     },
+    # Money and state that disagree: healed where there is one right answer, else listed.
+    "reconcile": {
+        "task": "backoffice.tasks.reconcile",
+        "schedule": env.int("RECONCILE_SECONDS", default=600),
+    },
     # Approved returnless claims (and inspected ones) whose refund nobody proposed.
     "propose-missing-refunds": {
-        "task": "refunds.tasks.propose_missing_refunds",
+        "task": "backoffice.tasks.propose_missing_refunds",
         "schedule": 120.0,
     },
 }
@@ -212,6 +217,8 @@ SLA_FIRST_RESPONSE_HOURS = env.int("SLA_FIRST_RESPONSE_HOURS", default=24)
 SLA_REMIND_BEFORE_HOURS = env.int("SLA_REMIND_BEFORE_HOURS", default=4)
 SLA_REFUND_TARGET_WORKING_DAYS = env.int("SLA_REFUND_TARGET_WORKING_DAYS", default=5)
 SLA_REFUND_DUE_WORKING_DAYS = env.int("SLA_REFUND_DUE_WORKING_DAYS", default=7)
+# Finance is reminded of a refund still waiting for its approval after this many working days.
+SLA_REFUND_APPROVAL_REMIND_WORKING_DAYS = env.int("SLA_REFUND_APPROVAL_REMIND_WORKING_DAYS", default=2)
 # Public holidays of this country and subdivision are not working days (ISO codes of the holidays package).
 SLA_HOLIDAYS_COUNTRY = env("SLA_HOLIDAYS_COUNTRY", default="CN")
 SLA_HOLIDAYS_SUBDIVISION = env("SLA_HOLIDAYS_SUBDIVISION", default="")

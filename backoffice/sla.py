@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, F, Q
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models.functions import TruncWeek
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -74,7 +74,8 @@ def claim_weeks(start: datetime, now: datetime) -> dict:
 
 
 def refund_weeks(start: datetime, now: datetime) -> dict:
-    """Refunds per company-local ISO week of their final approval (the clock's start): one grouped query.
+    """Refunds per company-local ISO week of their clock's start (the inspection, or a returnless
+    approval: finance's approval time is inside the promise): one grouped query.
 
     Against each deadline a refund is judged once it succeeded, or once the deadline passed
     unsent (a miss already). Cancelled refunds owe nothing and are left out.
@@ -84,12 +85,11 @@ def refund_weeks(start: datetime, now: datetime) -> dict:
     rows = (
         Refund.objects.filter(refund_due_at__isnull=False)
         .exclude(status=RefundStatus.CANCELLED)
-        .annotate(started=Coalesce("second_approved_at", "approved_at"))
-        .filter(started__gte=start)
-        .annotate(week=TruncWeek("started", tzinfo=company))
+        .filter(clock_started_at__gte=start)
+        .annotate(week=TruncWeek("clock_started_at", tzinfo=company))
         .values("week")
         .annotate(
-            approved=Count("pk"),
+            started=Count("pk"),
             target_judged=Count("pk", filter=sent | Q(refund_target_at__lt=now)),
             within_target=Count("pk", filter=sent & Q(succeeded_at__lte=F("refund_target_at"))),
             due_judged=Count("pk", filter=sent | Q(refund_due_at__lt=now)),
@@ -115,7 +115,7 @@ def weekly_report(weeks: int, now: datetime) -> list[dict]:
     for monday in mondays:
         claim = claims.get(monday, {"received": 0, "judged": 0, "met": 0})
         refund = refunds.get(
-            monday, {"approved": 0, "target_judged": 0, "within_target": 0, "due_judged": 0, "within_due": 0}
+            monday, {"started": 0, "target_judged": 0, "within_target": 0, "due_judged": 0, "within_due": 0}
         )
         year, week, _ = monday.isocalendar()
         report.append(

@@ -13,6 +13,23 @@ def sla_sweep() -> dict:
 
 
 @shared_task
+def propose_missing_refunds() -> int:
+    """Backstop (beat): refunds neither the returnless approval nor the inspection proposed, as the system."""
+    from inspections.services import inspections_propose_missing_refunds
+    from refunds.services import refunds_propose_returnless_missing
+
+    return refunds_propose_returnless_missing() + inspections_propose_missing_refunds()
+
+
+@shared_task
+def reconcile() -> dict:
+    """Heal money and state that disagree, as the system (``backoffice.reconcile``)."""
+    from backoffice.reconcile import reconcile_sweep
+
+    return reconcile_sweep()
+
+
+@shared_task
 def export_to_storage(*, model_label: str, fmt: str, query_string: str, user_id: int) -> str:
     """A large export (``backoffice/exports.py``): the list's GET parameters in, a stored file and an email out."""
     from backoffice.exports import export_write_to_storage

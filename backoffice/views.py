@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from backoffice import charts, dashboard
+from backoffice import charts, dashboard, reconcile
 from backoffice.access import is_manager
 from backoffice.filters import span_value
 from returns.models import ClaimType
@@ -303,3 +303,15 @@ def _approval_to_refund(filters):
     note = f"Over the period: {overall:.1f} days on average, {refunds} refund(s)." if overall is not None else ""
     url = _claims_url(filters.claim_list_params(), made="", refund_paid=span_value(filters.start, filters.end))
     return _chart("approval-to-refund", "Average days from approval to refund", svg, url, note=note, empty=not weeks)
+
+
+def attention_view(request):
+    """/admin/attention/: money and state that disagree and need a person (``backoffice.reconcile``)."""
+    if not request.user.has_perm("returns.view_claim"):
+        raise PermissionDenied
+    context = {
+        **admin.site.each_context(request),
+        "title": "Needs attention",
+        "mismatches": reconcile.needs_attention(),
+    }
+    return TemplateResponse(request, "admin/attention.html", context)

@@ -573,9 +573,10 @@ def copy_claim_events(ctx: Context) -> int:
                     payload = f'{{"first_response_due_at": "{ts(payload).isoformat()}"}}'
                 else:
                     payload = _payload_json(payload)
-                yield (claim_id, actor, action, source, target, payload, ts(moment))
+                kind = "staff" if actor else ("customer" if action == "ship" else "system")
+                yield (claim_id, actor, kind, action, source, target, payload, ts(moment))
 
-    columns = ("claim_id", "actor_id", "action", "from_status", "to_status", "payload", "created_at")
+    columns = ("claim_id", "actor_id", "actor_kind", "action", "from_status", "to_status", "payload", "created_at")
     return _copy(ctx, "returns_claimevent", columns, rows())
 
 
@@ -586,8 +587,8 @@ def copy_refunds(ctx: Context) -> int:
     proposes them), one goods line each, and for a tenth of the no-reason returns a 15 %
     deduction line. Times come from each claim's story (played again: it is deterministic):
     paid on its ``refund`` event, approved between the inspection (or the returnless
-    approval) and the payment. The deadlines count working days from the approval's
-    company-local day (``returns.workdays``, closure days read once). Two COPYs, each fed
+    approval) and the payment. The clock starts at the inspection (or the returnless approval),
+    and the deadlines count working days from its company-local day (``returns.workdays``, closure days read once). Two COPYs, each fed
     by a generator: no list of all rows is held.
     """
     cursor, rng, tz = ctx.cursor, ctx.rng, ctx.tz
@@ -643,27 +644,28 @@ def copy_refunds(ctx: Context) -> int:
                 _timestamp(approved) if approved is not None else None, None, None,
                 _timestamp(started + 300), _timestamp(paid or approved or started + 300), None,
                 _timestamp(paid) if paid is not None else None,
-                deadline(approved, target_days) if approved is not None else None,
-                deadline(approved, due_days) if approved is not None else None,
+                _timestamp(started), deadline(started, target_days), deadline(started, due_days),
                 None, None,
             )  # fmt: skip
 
     def lines():
         line_id = first_line_id - 1
         for n, i in enumerate(chosen):
-            for kind, description, amount, order_line, reason in _refund_lines(ctx, i, ctx.specs[i]):
+            for kind, description, amount, order_line, reason, units in _refund_lines(ctx, i, ctx.specs[i]):
                 line_id += 1
-                yield (line_id, first_refund_id + n, kind, description, amount, False, order_line, reason)
+                yield (line_id, first_refund_id + n, kind, description, amount, False, order_line, reason, units)
 
     columns = (
         "id", "claim_id", "purpose", "key", "currency", "total", "status", "provider", "payment_reference",
         "execution_round", "provider_reference", "provider_status", "attempts", "last_error", "failure_reason",
         "proposed_by_id", "approved_by_id", "approved_at", "second_approved_by_id", "second_approved_at",
-        "created_at", "updated_at", "processing_started_at", "succeeded_at", "refund_target_at", "refund_due_at",
-        "sla_reminded_at", "sla_breached_at",
+        "created_at", "updated_at", "processing_started_at", "succeeded_at", "clock_started_at", "refund_target_at",
+        "refund_due_at", "sla_reminded_at", "sla_breached_at",
     )  # fmt: skip
     written = _copy(ctx, "refunds_refund", columns, refunds())
-    line_columns = ("id", "refund_id", "kind", "description", "amount", "amount_to_enter", "order_line_id", "reason")
+    line_columns = (
+        "id", "refund_id", "kind", "description", "amount", "amount_to_enter", "order_line_id", "reason", "units",
+    )  # fmt: skip
     _copy(ctx, "refunds_refundline", line_columns, lines())
     for table in ("refunds_refund", "refunds_refundline"):
         cursor.execute(
@@ -674,7 +676,7 @@ def copy_refunds(ctx: Context) -> int:
 
 
 def _refund_lines(ctx: Context, i: int, spec: tuple) -> list:
-    """(kind, description, amount, order line id, reason) of claim ``i``'s refund: its claimed items' goods."""
+    """(kind, description, amount, order line id, reason, units) of claim ``i``'s refund: its claimed items' goods."""
     rate = CURRENCIES[spec[8]][1]
     result, goods = [], Decimal(0)
     line = ctx.line_base[i]
@@ -688,10 +690,10 @@ def _refund_lines(ctx: Context, i: int, spec: tuple) -> list:
         claimed_quantity = 1 if quantity > 1 and ctx.randoms[i * RANDOMS_PER_CLAIM + 9] < 0.3 else quantity
         amount = Decimal(f"{price * rate:.2f}") * claimed_quantity
         goods += amount
-        result.append((LineKind.GOODS, f"{sku} × {claimed_quantity}", amount, line, ""))
+        result.append((LineKind.GOODS, f"{sku} × {claimed_quantity}", amount, line, "", claimed_quantity))
     if spec[2] == TYPES[1] and ctx.randoms[i * RANDOMS_PER_CLAIM + 7] < 0.1:
         deduction = (goods * Decimal("0.15")).quantize(Decimal("0.01"))
-        result.append((LineKind.DEDUCTION, "Deduction (15%)", deduction, None, DEDUCTION_REASON))
+        result.append((LineKind.DEDUCTION, "Deduction (15%)", deduction, None, DEDUCTION_REASON, 0))
     return result
 
 

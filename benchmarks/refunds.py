@@ -22,6 +22,9 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from core import actors
+from inspections.services import inspection_propose_refund
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "BENCHREF-"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
@@ -149,7 +152,6 @@ def build_approved_refunds(n: int, fake) -> tuple[list[int], list[str]]:
     from django.utils import timezone
 
     from inspections.models import Inspection
-    from refunds import services
     from refunds.models import Refund, RefundStatus
     from returns.models import Claim, ClaimItem, Order, OrderLine, PolicyVersion, Product
 
@@ -180,7 +182,7 @@ def build_approved_refunds(n: int, fake) -> tuple[list[int], list[str]]:
         Inspection(claim_item=item, inspector=user, outcome="full_refund", completed_at=timezone.now())
         for item in items
     )
-    refund_ids = [services.refund_propose_from_inspection(claim_id=c.pk, by=None).pk for c in claims]
+    refund_ids = [inspection_propose_refund(claim_id=c.pk, by=actors.SYSTEM).pk for c in claims]
     Refund.objects.filter(pk__in=refund_ids).update(
         status=RefundStatus.APPROVED, approved_by=user, approved_at=timezone.now()
     )

@@ -33,7 +33,7 @@ def _deduction_words(inspection: Inspection) -> str:
     value = services.deduction_value(inspection)
     if value is None:
         return "—"
-    _, currency = services.paid_for(inspection.claim_item)
+    currency = inspection.claim_item.order_line.currency
     share = f"{value} {currency}"
     if inspection.deduction_percent is not None:
         share = f"{inspection.deduction_percent.normalize():f}% ({share})"
@@ -170,7 +170,7 @@ class InspectionAdmin(ServiceOnlyAdmin):
             pk=claim_item_id,
         )
         inspection = Inspection.objects.filter(claim_item=item).select_related("inspector").first()
-        _, currency = services.paid_for(item)
+        currency = item.order_line.currency
         form = InspectionForm(
             request.POST or None,
             claim=item.claim,
@@ -251,7 +251,7 @@ class InspectionAdmin(ServiceOnlyAdmin):
         if not can_edit:
             for field in form.fields.values():
                 field.disabled = True
-        paid, currency = services.paid_for(item)
+        paid, currency = item.paid, item.order_line.currency
         proposal = services.proposal_for(inspection, claim) if inspection else None
         context = {
             **self.admin_site.each_context(request),

@@ -29,6 +29,7 @@ What "passed" means, per claim type (docs/inspections.md has the table):
 from dataclasses import dataclass
 
 from inspections.models import Outcome
+from returns import policy
 from returns.models import ClaimType
 
 CHECKLIST = (
@@ -78,9 +79,10 @@ _DEFECT_NOT_FOUND = {
     ClaimType.WARRANTY: "the reported defect could not be confirmed",
 }
 
+# The passed refund outcomes carry the return shipping where ``returns.policy.shipping_reimbursed`` says so.
 PASSED_OUTCOME = {
     # "You will get the full refund and the return shipping cost reimbursement once we receive and inspect your parcel."
-    ClaimType.DOA: Outcome.FULL_REFUND_WITH_SHIPPING,
+    ClaimType.DOA: Outcome.FULL_REFUND,
     # "You will get the full refund of the order" (shipping: PolicyVersion.no_reason_return_shipping_reimbursed).
     ClaimType.NO_REASON: Outcome.FULL_REFUND,
     # "eligible to get the part/product replaced"
@@ -150,8 +152,10 @@ def propose(claim_type: str, checklist, no_reason_return_shipping_reimbursed: bo
     if failures:
         return Proposal(outcome=FAILED_OUTCOME[claim_type], passed=False, reasons=failures)
     outcome = PASSED_OUTCOME[claim_type]
-    if claim_type == ClaimType.NO_REASON and no_reason_return_shipping_reimbursed:
-        # The policy version reimburses a passed no-reason return's shipping: finance is told so by the outcome.
+    if outcome == Outcome.FULL_REFUND and policy.shipping_reimbursed(
+        claim_type, no_reason_return_shipping_reimbursed=no_reason_return_shipping_reimbursed
+    ):
+        # The policy reimburses this passed return's shipping: finance is told so by the outcome.
         outcome = Outcome.FULL_REFUND_WITH_SHIPPING
     return Proposal(outcome=outcome, passed=True, reasons=_passes(claim_type))
 
@@ -171,6 +175,11 @@ def _passes(claim_type: str) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+_ALL_PASSED = {
+    claim_type: Checklist(**{name: _PASSING_ANSWER[name] for name in NEEDED[claim_type]}) for claim_type in NEEDED
+}
+
+
 def as_markdown() -> str:
     """The outcome table as docs/inspections.md shows it (checked by a test)."""
     names = {ClaimType.DOA: "DOA", ClaimType.NO_REASON: "no-reason return", ClaimType.WARRANTY: "warranty"}
@@ -179,7 +188,7 @@ def as_markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for claim_type in (ClaimType.DOA, ClaimType.NO_REASON, ClaimType.WARRANTY):
-        passed = Outcome(PASSED_OUTCOME[claim_type]).label
+        passed = Outcome(propose(claim_type, _ALL_PASSED[claim_type], False).outcome).label
         if claim_type == ClaimType.NO_REASON:
             passed += f" (*{Outcome(Outcome.FULL_REFUND_WITH_SHIPPING).label.lower()}* when the policy version says so)"
         rows.append(

@@ -5,21 +5,28 @@ inspection, so two inspectors finishing a claim's last two items never
 deadlock and exactly one of them moves the claim to *inspected*.
 """
 
+import logging
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core import actors
 from inspections import outcomes
 from inspections.models import Inspection, InspectionPhoto, Outcome
-from refunds.services import refund_propose_from_inspection
+from refunds.models import Refund
+from refunds.services import ItemRefund, Remedy, refund_propose_from_inspection
 from returns import money, states, uploads
 from returns import services as claim_services
-from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType, EvidenceKind
-from shipments.models import OutboundParcel, OutboundPurpose, ReturnParcel
+from returns.models import Claim, ClaimAction, ClaimItem, ClaimStatus, ClaimType, EvidenceKind
+from shipments import services as shipment_services
+from shipments.models import OutboundPurpose, ReturnParcel
 from warranty.models import ReplacementKind
 from warranty.services import replacement_propose
+
+log = logging.getLogger(__name__)
 
 START = "inspections.add_inspection"
 RECORD = "inspections.change_inspection"
@@ -48,7 +55,14 @@ def inspection_start(*, claim_item_id: int, by) -> Inspection:
         if existing is not None:
             return existing
         _require_inspectable(claim)
-        return Inspection.objects.create(claim_item_id=claim_item_id, inspector=by)
+        inspection = Inspection.objects.create(claim_item_id=claim_item_id, inspector=by)
+        claim_services.claim_note(
+            claim_id=claim.pk,
+            by=by,
+            action=ClaimAction.INSPECTION_STARTED,
+            payload={"inspection_id": inspection.pk, "item": _item_label(inspection)},
+        )
+        return inspection
 
 
 # --- Record -----------------------------------------------------------------
@@ -82,6 +96,7 @@ def inspection_record(
     with transaction.atomic():
         claim, inspection = _lock(inspection_id)
         _require_open(claim, inspection)
+        before = _recorded(inspection)
         for name, value in (
             ("is_new_unused", is_new_unused),
             ("no_installation_marks", no_installation_marks),
@@ -97,7 +112,37 @@ def inspection_record(
         _set_outcome(inspection, claim, outcome or "", outcome_change_reason)
         _set_deduction(inspection, deduction_amount, deduction_percent, deduction_reason)
         inspection.save()
+        after = _recorded(inspection)
+        changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
+        if changes:
+            claim_services.claim_note(
+                claim_id=claim.pk,
+                by=by,
+                action=ClaimAction.INSPECTION_RECORDED,
+                payload={"inspection_id": inspection.pk, "item": _item_label(inspection), "changes": changes},
+            )
     return inspection
+
+
+# What an inspection's event compares before and after a record: every field a person sets.
+_RECORDED_FIELDS = (
+    *outcomes.CHECKLIST,
+    "findings",
+    "outcome",
+    "outcome_change_reason",
+    "deduction_amount",
+    "deduction_percent",
+    "deduction_reason",
+)
+
+
+def _recorded(inspection: Inspection) -> dict:
+    return {name: getattr(inspection, name) for name in _RECORDED_FIELDS}
+
+
+def _item_label(inspection: Inspection) -> str:
+    item = inspection.claim_item
+    return f"{item.order_line.product.sku} × {item.quantity}"
 
 
 def proposal_for(inspection: Inspection, claim: Claim) -> outcomes.Proposal:
@@ -146,7 +191,7 @@ def _set_deduction(inspection: Inspection, amount: Decimal | None, percent: Deci
         )
     if amount is not None and percent is not None:
         raise ValidationError({"deduction_amount": "Enter the deduction as an amount or as a percentage, not both."})
-    paid, currency = paid_for(inspection.claim_item)
+    paid, currency = inspection.claim_item.paid, inspection.claim_item.order_line.currency
     if amount is not None:
         if amount <= 0:
             raise ValidationError({"deduction_amount": "The deduction must be more than zero."})
@@ -167,15 +212,12 @@ def _set_deduction(inspection: Inspection, amount: Decimal | None, percent: Deci
     inspection.deduction_amount, inspection.deduction_percent, inspection.deduction_reason = amount, percent, reason
 
 
-def paid_for(item: ClaimItem) -> tuple[Decimal, str]:
-    """What the customer paid for the claimed item: unit price × quantity, in the order's currency."""
-    line = item.order_line
-    return money.quantize(line.unit_price * item.quantity, line.currency), line.currency
-
-
 def deduction_value(inspection: Inspection) -> Decimal | None:
-    """The deduction in money: the amount entered, or the percentage of what was paid (rounded half up)."""
-    paid, currency = paid_for(inspection.claim_item)
+    """The deduction in money: the amount entered, or the percentage of what was paid (rounded half up).
+
+    The one place a deduction becomes money: the refund gets it from here (``_item_refunds``).
+    """
+    paid, currency = inspection.claim_item.paid, inspection.claim_item.order_line.currency
     if inspection.deduction_amount is not None:
         return money.quantize(inspection.deduction_amount, currency)
     if inspection.deduction_percent is not None:
@@ -203,6 +245,12 @@ def inspection_photo_add(*, inspection_id: int, by, upload) -> InspectionPhoto:
         )
         photo.file.save(checked.storage_name, checked.content, save=False)
         photo.save()
+        claim_services.claim_note(
+            claim_id=claim.pk,
+            by=by,
+            action=ClaimAction.INSPECTION_PHOTO_ADDED,
+            payload={"inspection_id": inspection.pk, "item": _item_label(inspection), "name": photo.original_name},
+        )
     return photo
 
 
@@ -244,7 +292,7 @@ def inspection_complete(*, inspection_id: int, by) -> Inspection:
         failed = [done for done in inspections if done.outcome == Outcome.RETURN_TO_CUSTOMER]
         if failed:
             # One parcel carries every failed item back; the shipments app sends it.
-            OutboundParcel.objects.get_or_create(claim=claim, purpose=OutboundPurpose.RETURN_TO_CUSTOMER)
+            shipment_services.outbound_parcel_open(claim_id=claim.pk, purpose=OutboundPurpose.RETURN_TO_CUSTOMER)
         rejected = len(failed) == len(inspections)
         for done in inspections:
             if done.outcome == Outcome.REPLACEMENT:
@@ -264,8 +312,61 @@ def inspection_complete(*, inspection_id: int, by) -> Inspection:
         )
         if not rejected:
             # Proposed to finance at once (None when no item is refunded, e.g. a replacement).
-            refund_propose_from_inspection(claim_id=claim.pk, by=by)
+            refund_propose_from_inspection(claim_id=claim.pk, by=by, items=_item_refunds(inspections))
     return inspection
+
+
+# What each refund outcome refunds (refunds does not know the inspection's outcomes).
+_REMEDIES = {
+    Outcome.FULL_REFUND_WITH_SHIPPING: Remedy.FULL_WITH_SHIPPING,
+    Outcome.FULL_REFUND: Remedy.FULL,
+    Outcome.REDUCED_REFUND: Remedy.REDUCED,
+}
+
+
+def _item_refunds(inspections: list[Inspection]) -> list[ItemRefund]:
+    refunded = []
+    for done in inspections:
+        if done.outcome not in _REMEDIES:
+            continue
+        value = deduction_value(done) if done.outcome == Outcome.REDUCED_REFUND else None
+        percent = f" ({done.deduction_percent}%)" if value and done.deduction_percent is not None else ""
+        refunded.append(
+            ItemRefund(
+                claim_item_id=done.claim_item_id,
+                remedy=_REMEDIES[done.outcome],
+                deduction=value,
+                deduction_words=percent,
+                deduction_reason=done.deduction_reason if value else "",
+            )
+        )
+    return refunded
+
+
+def inspection_propose_refund(*, claim_id: int, by) -> Refund | None:
+    """The refund an inspected claim's completed inspections call for (the proposal the completion makes)."""
+    inspections = list(
+        Inspection.objects.filter(claim_item__claim_id=claim_id, completed_at__isnull=False)
+        .select_related("claim_item__order_line__product")
+        .order_by("claim_item_id")
+    )
+    return refund_propose_from_inspection(claim_id=claim_id, by=by, items=_item_refunds(inspections))
+
+
+def inspections_propose_missing_refunds() -> int:
+    """Backstop (beat): inspected claims with a refund outcome and no refund, proposed as the system."""
+    refundable = Exists(Inspection.objects.filter(claim_item__claim=OuterRef("pk"), outcome__in=list(_REMEDIES)))
+    without_refund = ~Exists(Refund.objects.filter(claim=OuterRef("pk")))
+    claim_ids = Claim.objects.filter(refundable, without_refund, status=ClaimStatus.INSPECTED).values_list(
+        "pk", flat=True
+    )
+    proposed = 0
+    for claim_id in claim_ids:
+        try:
+            proposed += inspection_propose_refund(claim_id=claim_id, by=actors.SYSTEM) is not None
+        except (states.InvalidTransition, ValidationError) as error:  # changed since the query, or nothing owed
+            log.warning("refund for inspected claim %s not proposed: %s", claim_id, error)
+    return proposed
 
 
 def outcome_summary(inspections: list[Inspection], *, rejected: bool = False) -> str:
@@ -287,7 +388,7 @@ def _item_outcome_words(inspection: Inspection, *, rejected: bool) -> str:
     if inspection.outcome == Outcome.FULL_REFUND:
         return "full refund (the return shipping is not reimbursed)"
     if inspection.outcome == Outcome.REDUCED_REFUND:
-        _, currency = paid_for(inspection.claim_item)
+        currency = inspection.claim_item.order_line.currency
         value = deduction_value(inspection)
         share = f"{value} {currency}"
         if inspection.deduction_percent is not None:
@@ -326,7 +427,7 @@ def _item_name(inspection: Inspection) -> str:
 
 def _item_details(inspection: Inspection) -> dict:
     """What the claim's event keeps of each item: finance reads the refund's lines from here."""
-    _, currency = paid_for(inspection.claim_item)
+    currency = inspection.claim_item.order_line.currency
     value = deduction_value(inspection)
     return {
         "inspection_id": inspection.pk,

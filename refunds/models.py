@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.events import Event
 from returns import money
 from returns.models import Claim, OrderLine
 
@@ -34,9 +35,27 @@ OPEN_STATUSES = (
     RefundStatus.PROCESSING,
     RefundStatus.FAILED,
 )
-# The refund SLA clock runs from the final approval until the money left (succeeded) or
-# nobody owes it any more (cancelled): a failed refund is still owed. See refunds/sla.py.
-CLOCK_RUNNING_STATUSES = (RefundStatus.APPROVED, RefundStatus.PROCESSING, RefundStatus.FAILED)
+# "Once we receive and inspect your parcel ... within 5-7 working days": the refund SLA clock
+# runs from the inspection (a returnless claim: its approval) until the money left (succeeded)
+# or nobody owes it any more (cancelled). Finance's approval time is inside it, and a failed
+# refund is still owed. See refunds/sla.py.
+CLOCK_RUNNING_STATUSES = (
+    RefundStatus.PROPOSED,
+    RefundStatus.AWAITING_SECOND_APPROVAL,
+    RefundStatus.APPROVED,
+    RefundStatus.PROCESSING,
+    RefundStatus.FAILED,
+)
+# Still waiting for finance's decision: reminded while it waits (refunds/sla.py).
+AWAITING_APPROVAL_STATUSES = (RefundStatus.PROPOSED, RefundStatus.AWAITING_SECOND_APPROVAL)
+# Money promised to the customer: counted by the per-line ledger (returns/ledger.py) until cancelled.
+COMMITTED_STATUSES = (
+    RefundStatus.AWAITING_SECOND_APPROVAL,
+    RefundStatus.APPROVED,
+    RefundStatus.PROCESSING,
+    RefundStatus.SUCCEEDED,
+    RefundStatus.FAILED,
+)
 
 
 class RefundPurpose(models.TextChoices):
@@ -87,10 +106,14 @@ class Refund(models.Model):
     # Set while one execution attempt holds the refund (a lease); cleared when it ends.
     processing_started_at = models.DateTimeField(null=True, blank=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
-    # "Processed within 5-7 working days": set on the final approval (refunds/sla.py), recomputed
+    # The customer's clock: the claim's inspection, or its approval when returnless (set when proposed).
+    clock_started_at = models.DateTimeField("refund clock started", null=True, blank=True)
+    # "Processed within 5-7 working days": set when proposed (refunds/sla.py), recomputed
     # while the clock runs when the closure days change; kept afterwards for the SLA report.
     refund_target_at = models.DateTimeField("target (5 working days)", null=True, blank=True)
     refund_due_at = models.DateTimeField("due (7 working days)", null=True, blank=True)
+    # Finance reminded that the refund waits for its approval (once).
+    approval_reminded_at = models.DateTimeField(null=True, blank=True)
     sla_reminded_at = models.DateTimeField(null=True, blank=True)
     sla_breached_at = models.DateTimeField(null=True, blank=True)
 
@@ -130,11 +153,6 @@ class Refund(models.Model):
         return f"rma-refund-{self.key}-{self.execution_round}"
 
     @property
-    def clock_started_at(self):
-        """The final approval: the second one when two were needed."""
-        return self.second_approved_at or self.approved_at
-
-    @property
     def sent_within_target(self) -> bool | None:
         """Sent within the 5 working days; None while not sent (or without a deadline)."""
         if self.succeeded_at is None or self.refund_target_at is None:
@@ -146,11 +164,6 @@ class Refund(models.Model):
         if self.succeeded_at is None or self.refund_due_at is None:
             return None
         return self.succeeded_at <= self.refund_due_at
-
-    @property
-    def approver(self):
-        """The finance user whose approval made the refund go: the claim's 'refund' transition is theirs."""
-        return self.second_approved_by or self.approved_by
 
 
 class LineKind(models.TextChoices):
@@ -166,6 +179,8 @@ class RefundLine(models.Model):
     kind = models.CharField(max_length=16, choices=LineKind.choices)
     description = models.CharField(max_length=255)
     amount = models.DecimalField(max_digits=14, decimal_places=3)
+    # The units of the order line a goods line refunds (the per-line ledger counts them).
+    units = models.PositiveIntegerField(db_default=0)
     # A return-shipping line waits for finance to enter the amount from the customer's receipt.
     amount_to_enter = models.BooleanField(default=False)
     order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -190,21 +205,32 @@ class RefundLine(models.Model):
         return -self.amount if self.kind == LineKind.DEDUCTION else self.amount
 
 
-class RefundEvent(models.Model):
+class RefundAction(models.TextChoices):
+    """Every kind of change a refund's history records; words in templates/events/refundevent/."""
+
+    PROPOSE = "propose", "Proposed"
+    ADJUST = "adjust", "Adjusted"
+    APPROVE = "approve", "Approved"
+    APPROVE_FIRST_OF_TWO = "approve_first_of_two", "First of two approvals"
+    SECOND_APPROVE = "second_approve", "Second approval"
+    START = "start", "Sent to the provider"
+    RESUME = "resume", "Sending resumed"
+    AWAIT_MANUAL_PAYMENT = "await_manual_payment", "Waiting for the manual payment"
+    ATTEMPT_FAILED = "attempt_failed", "Attempt failed, will retry"
+    SUCCEED = "succeed", "Succeeded"
+    FAIL = "fail", "Failed"
+    RECORD_MANUAL_PAYMENT = "record_manual_payment", "Manual payment recorded"
+    RETRY = "retry", "Retried"
+    CANCEL = "cancel", "Cancelled"
+    DEADLINES_RECOMPUTED = "deadlines_recomputed", "Deadlines recomputed"
+    CLAIM_NOT_MARKED_REFUNDED = "claim_not_marked_refunded", "Claim not marked refunded"
+
+
+class RefundEvent(Event):
     """One row per change to a refund: its audit trail, nobody edits it."""
 
     refund = models.ForeignKey(Refund, related_name="events", on_delete=models.CASCADE)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    action = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=24, blank=True)
-    to_status = models.CharField(max_length=24, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40, choices=RefundAction.choices)
 
-    class Meta:
+    class Meta(Event.Meta):
         ordering = ["refund_id", "id"]
-
-    def __str__(self):
-        return f"{self.action} {self.from_status}→{self.to_status}"

@@ -1,10 +1,18 @@
-"""Every write to a refund: lock the row, check ``refunds.states`` and the user's
+"""Every write to a refund: lock the row, check ``refunds.states`` and the actor's
 permission, write the change and its ``RefundEvent`` in one transaction, and
 queue side effects (the execution task, the customer's email) on commit.
 
-The money rule (DESIGN, "Money"): a refund's total is derived from its lines
-(``lines_total``), never typed in, and can never exceed what the customer paid
-for the claimed items plus the return shipping reimbursed (``check_lines``).
+The money rules (DESIGN, "Money"):
+- a refund's total is derived from its lines (``lines_total``), never typed in;
+- money is bounded by the order, not the claim: no refund may take an order line's money paid
+  back (every committed refund of any claim, and the store's own refunds) above what was paid
+  for it (``returns.ledger``). The final check runs when a refund becomes committed (its first
+  approval), under the order lines' row locks, so concurrent approvals queue and the second is
+  refused with a message;
+- return shipping is reimbursed only where the claim's policy version says so, and only on the
+  line the proposal made for it; above the policy's cap it needs a second approver.
+
+What the execution task and the sweeps do, they do as the system actor (``core.actors.SYSTEM``).
 """
 
 import logging
@@ -19,34 +27,55 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from core import actors, events
 from refunds import providers, sla, states
 from refunds.models import (
+    AWAITING_APPROVAL_STATUSES,
     CLOCK_RUNNING_STATUSES,
+    COMMITTED_STATUSES,
     LineKind,
     Provider,
     Refund,
+    RefundAction,
     RefundEvent,
     RefundLine,
     RefundPurpose,
     RefundStatus,
 )
 from refunds.providers import ProviderDeclined, ProviderUnavailable
-from returns import money, notifications
+from returns import ledger, money, notifications, policy
 from returns import services as claim_services
 from returns import states as claim_states
-from returns.models import Claim, ClaimEvent, ClaimItem, ClaimStatus, DoaReason
+from returns.models import Claim, ClaimAction, ClaimEvent, ClaimItem, ClaimStatus, DoaReason
 from returns.services import require_text
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ProviderDeclined", "ProviderUnavailable"]
 
-# The inspection outcomes (inspections.models.Outcome values) and what each refunds.
-FULL_REFUND_WITH_SHIPPING = "full_refund_with_shipping"
-FULL_REFUND = "full_refund"
-REDUCED_REFUND = "reduced_refund"
-REFUND_OUTCOMES = (FULL_REFUND_WITH_SHIPPING, FULL_REFUND, REDUCED_REFUND)
 RETURN_SHIPPING_TO_ENTER = "Return shipping: enter the amount from the customer's receipt"
+# DecimalField(max_digits=14, decimal_places=3): no amount a person types may reach it.
+_MAX_AMOUNT = Decimal(10) ** 10
+
+
+class Remedy:
+    """What an inspected item's outcome refunds: ``inspections`` passes it in (``ItemRefund``)."""
+
+    FULL_WITH_SHIPPING = "full_with_shipping"
+    FULL = "full"
+    REDUCED = "reduced"
+
+
+@dataclass(frozen=True)
+class ItemRefund:
+    """One inspected item to refund, as the inspection decided it."""
+
+    claim_item_id: int
+    remedy: str  # a Remedy
+    # The deduction in money, computed by the inspection (the one place it is); None without one.
+    deduction: Decimal | None = None
+    deduction_words: str = ""  # " (20%)", for the line's description
+    deduction_reason: str = ""
 
 
 # --- Amounts ------------------------------------------------------------------
@@ -57,16 +86,22 @@ def lines_total(lines: Iterable[RefundLine]) -> Decimal:
     return sum((line.signed_amount for line in lines), Decimal(0))
 
 
-def paid_for(item: ClaimItem) -> Decimal:
-    """What the customer paid for the claimed units of an order line."""
-    line = item.order_line
-    return money.quantize(line.unit_price * item.quantity, line.currency)
+def net_by_line(lines: Iterable[RefundLine]) -> dict[int, Decimal]:
+    """Money paid back per order line: its goods less its deductions."""
+    net: dict[int, Decimal] = {}
+    for line in lines:
+        if line.order_line_id and line.kind in (LineKind.GOODS, LineKind.DEDUCTION):
+            net[line.order_line_id] = net.get(line.order_line_id, Decimal(0)) + line.signed_amount
+    return net
 
 
-def check_lines(refund: Refund, lines: list[RefundLine], *, for_approval: bool = False) -> None:
-    """Refuse lines whose total is not above zero or above what was paid plus shipping reimbursed."""
+def check_lines(refund: Refund, lines: list[RefundLine], *, for_approval: bool = False, ledgers=None) -> None:
+    """Refuse lines whose total is not above zero, above what was paid plus the shipping reimbursed,
+    or that take an order line's money paid back above what was paid for it (``ledgers``: the
+    per-line ledger without this refund; read here when not given)."""
     problems = []
-    claim_items = {item.order_line_id: item for item in refund.claim.items.select_related("order_line")}
+    claim_items = {item.order_line_id: item for item in refund.claim.items.select_related("order_line__product")}
+    terms = policy.PolicyTerms.from_version(refund.claim.policy_version)
     goods = Decimal(0)
     for line in lines:
         if line.amount < 0:
@@ -78,15 +113,24 @@ def check_lines(refund: Refund, lines: list[RefundLine], *, for_approval: bool =
             if item is None:
                 problems.append(f"“{line.description}” is not an item of this claim.")
                 continue
-            if line.amount > paid_for(item):
+            if line.amount > item.paid:
                 problems.append(
                     f"“{line.description}” ({line.amount} {refund.currency}) is more than the customer paid for it "
-                    f"({paid_for(item)} {refund.currency})."
+                    f"({item.paid} {refund.currency})."
                 )
             goods += line.amount
+        if (
+            line.kind == LineKind.RETURN_SHIPPING
+            and line.amount
+            and not policy.return_shipping_reimbursed(terms, refund.claim.claim_type)
+        ):
+            problems.append(
+                f"The policy in force for this {refund.claim.get_claim_type_display()} claim does not reimburse "
+                "return shipping: the customer pays it."
+            )
         if for_approval and line.amount_to_enter:
             problems.append(f"Enter the amount of “{line.description}” (or set it to 0 with a reason) first.")
-    paid = sum((paid_for(item) for item in claim_items.values()), Decimal(0))
+    paid = sum((item.paid for item in claim_items.values()), Decimal(0))
     shipping = sum((line.amount for line in lines if line.kind == LineKind.RETURN_SHIPPING), Decimal(0))
     total = lines_total(lines)
     if goods > paid:
@@ -95,8 +139,27 @@ def check_lines(refund: Refund, lines: list[RefundLine], *, for_approval: bool =
         problems.append(f"The total {total} is more than was paid ({paid}) plus the shipping reimbursed ({shipping}).")
     if total <= 0:
         problems.append(f"The total must be above zero; it is {total} {refund.currency}.")
+    problems.extend(_over_the_order(refund, lines, ledgers))
     if problems:
         raise ValidationError(problems)
+
+
+def _over_the_order(refund: Refund, lines: list[RefundLine], ledgers) -> list[str]:
+    """Lines that would pay back more on an order line than it is still owed, across every claim."""
+    net = net_by_line(lines)
+    if ledgers is None:
+        ledgers = ledger.for_lines(net, exclude_key=ledger_key(refund))
+    problems = []
+    for order_line_id, amount in sorted(net.items()):
+        line_ledger = ledgers[order_line_id]
+        if amount > line_ledger.refundable:
+            line = line_ledger.line
+            problems.append(
+                f"{line.product.sku}: {amount} {refund.currency} would be paid back, but only "
+                f"{line_ledger.refundable} {line.currency} of the {line.paid} {line.currency} paid is still owed. "
+                + " ".join(line_ledger.notes())
+            )
+    return problems
 
 
 def second_approval_threshold(currency: str) -> Decimal:
@@ -105,40 +168,100 @@ def second_approval_threshold(currency: str) -> Decimal:
     return Decimal(str(limit)) if limit is not None else Decimal(-1)
 
 
+def return_shipping_cap(refund: Refund) -> Decimal:
+    """Reimbursed return shipping above this needs a second approver (the claim's policy version); no figure: always."""
+    cap = (refund.claim.policy_version.return_shipping_cap or {}).get(refund.currency)
+    return Decimal(str(cap)) if cap is not None else Decimal(-1)
+
+
+def needs_second_approval(refund: Refund, lines: list[RefundLine]) -> list[str]:
+    """Why a second finance user must approve (empty: one approval sends it)."""
+    reasons = []
+    if refund.total > second_approval_threshold(refund.currency):
+        reasons.append(f"the total is above {second_approval_threshold(refund.currency)} {refund.currency}")
+    shipping = sum((line.amount for line in lines if line.kind == LineKind.RETURN_SHIPPING), Decimal(0))
+    if shipping > return_shipping_cap(refund):
+        reasons.append(
+            f"the return shipping is above the policy's cap of {return_shipping_cap(refund)} {refund.currency}"
+        )
+    return reasons
+
+
+def ledger_key(refund: Refund) -> str:
+    return f"refund:{refund.pk}"
+
+
+def ledger_uses(order_line_ids: list[int]) -> list[ledger.Use]:
+    """This app's part of the per-line ledger (registered in ``RefundsConfig.ready``): committed refunds' net money
+    and units per order line, whatever claim they belong to."""
+    lines = (
+        RefundLine.objects.filter(
+            order_line_id__in=order_line_ids,
+            kind__in=(LineKind.GOODS, LineKind.DEDUCTION),
+            refund__status__in=COMMITTED_STATUSES,
+        )
+        .select_related("refund__claim")
+        .order_by("refund_id", "id")
+    )
+    uses: dict[tuple[int, int], dict] = {}
+    for line in lines:
+        refund = line.refund
+        use = uses.setdefault(
+            (refund.pk, line.order_line_id),
+            {"units": 0, "amount": Decimal(0), "refund": refund, "order_line_id": line.order_line_id},
+        )
+        use["units"] += line.units if line.kind == LineKind.GOODS else 0
+        use["amount"] += line.signed_amount
+    company = timezone.get_default_timezone()
+    return [
+        ledger.Use(
+            order_line_id=use["order_line_id"],
+            kind="refund",
+            units=use["units"],
+            amount=use["amount"],
+            claim_id=use["refund"].claim_id,
+            claim_label=str(use["refund"].claim),
+            on=timezone.localtime(use["refund"].succeeded_at, company).date() if use["refund"].succeeded_at else None,
+            key=ledger_key(use["refund"]),
+        )
+        for use in uses.values()
+    ]
+
+
 # --- Proposals ------------------------------------------------------------------
 
 
-def refund_propose_from_inspection(*, claim_id: int, by) -> Refund | None:
-    """The refund the inspection outcomes call for, proposed for finance; None when no item is refunded.
+def refund_propose_from_inspection(*, claim_id: int, by, items: list[ItemRefund]) -> Refund | None:
+    """The refund the inspection's outcomes call for (``items``, passed in by ``inspections``), proposed
+    for finance; None when no item is refunded or nothing is still owed on the items' order lines.
 
     Idempotent: a second call returns the refund already proposed (one per claim and purpose).
-    Proposing moves no money, so it needs no finance permission: the inspection's service calls it
-    with the inspector, the sweep with no user.
+    Proposing moves no money: the inspection's service calls it as the inspector, the backstop
+    sweep as the system. A line already paid back elsewhere (another claim, the store) is
+    proposed only for what is still owed, and said so.
     """
-    from inspections.models import Inspection
-
     with transaction.atomic():
-        claim = Claim.objects.select_for_update(of=("self",)).select_related("order").get(pk=claim_id)
+        claim = _lock_claim(claim_id)
         if existing := Refund.objects.filter(claim=claim, purpose=RefundPurpose.INSPECTION).first():
             return existing
         if claim.status != ClaimStatus.INSPECTED:
             raise states.InvalidTransition(
                 f"{claim} is {claim.get_status_display().lower()}: a refund is proposed once it is inspected."
             )
-        items = list(claim.items.select_related("order_line__product").order_by("pk"))
-        inspections = {
-            inspection.claim_item_id: inspection for inspection in Inspection.objects.filter(claim_item__claim=claim)
-        }
-        lines = []
-        for item in items:
-            inspection = inspections.get(item.pk)
-            outcome = inspection.outcome if inspection else ""
-            if outcome not in REFUND_OUTCOMES:
+        claim_items = {item.pk: item for item in claim.items.select_related("order_line__product")}
+        items = sorted((item for item in items if item.claim_item_id in claim_items), key=lambda i: i.claim_item_id)
+        ledgers = ledger.for_lines([claim_items[i.claim_item_id].order_line_id for i in items], lock=True)
+        lines, short = [], []
+        for decided in items:
+            item = claim_items[decided.claim_item_id]
+            goods = _goods_line(item, ledgers[item.order_line_id])
+            if goods.amount <= 0:
+                short.append(item.order_line.product.sku)
                 continue
-            goods = paid_for(item)
-            currency = item.order_line.currency
-            lines.append(_goods_line(item))
-            if outcome == FULL_REFUND_WITH_SHIPPING and not any(
+            if goods.amount < item.paid:
+                short.append(item.order_line.product.sku)
+            lines.append(goods)
+            if decided.remedy == Remedy.FULL_WITH_SHIPPING and not any(
                 line.kind == LineKind.RETURN_SHIPPING for line in lines
             ):
                 lines.append(
@@ -149,34 +272,28 @@ def refund_propose_from_inspection(*, claim_id: int, by) -> Refund | None:
                         amount_to_enter=True,
                     )
                 )
-            if outcome == REDUCED_REFUND:
-                if inspection.deduction_amount is not None:
-                    deduction = money.quantize(inspection.deduction_amount, currency)
-                elif inspection.deduction_percent is not None:
-                    deduction = money.quantize(goods * inspection.deduction_percent / 100, currency)
-                else:
-                    deduction = Decimal(0)
-                deduction = min(deduction, goods)
-                if deduction:
-                    percent = f" ({inspection.deduction_percent}%)" if inspection.deduction_percent is not None else ""
-                    lines.append(
-                        RefundLine(
-                            kind=LineKind.DEDUCTION,
-                            description=f"Deduction on {item.order_line.product.sku}{percent}",
-                            amount=deduction,
-                            order_line=item.order_line,
-                            reason=inspection.deduction_reason,
-                        )
+            if decided.remedy == Remedy.REDUCED and decided.deduction:
+                lines.append(
+                    RefundLine(
+                        kind=LineKind.DEDUCTION,
+                        description=f"Deduction on {item.order_line.product.sku}{decided.deduction_words}",
+                        amount=min(decided.deduction, goods.amount),
+                        order_line=item.order_line,
+                        reason=decided.deduction_reason,
                     )
-        if not lines:
+                )
+        if not any(line.kind == LineKind.GOODS for line in lines):
             return None
-        return _create(claim, RefundPurpose.INSPECTION, lines, by, {"outcomes": _outcomes(items, inspections)})
+        payload = {"remedies": {str(i.claim_item_id): i.remedy for i in items}}
+        if short:
+            payload["already_paid_back"] = short
+        return _create(claim, RefundPurpose.INSPECTION, lines, by, payload, _inspected_at(claim), ledgers)
 
 
 def refund_propose_returnless(*, claim_id: int, by) -> Refund:
     """A missing item approved without a return: its goods are refunded in full, no shipping to reimburse."""
     with transaction.atomic():
-        claim = Claim.objects.select_for_update(of=("self",)).select_related("order").get(pk=claim_id)
+        claim = _lock_claim(claim_id)
         if existing := Refund.objects.filter(claim=claim, purpose=RefundPurpose.RETURNLESS).first():
             return existing
         if not (
@@ -184,59 +301,66 @@ def refund_propose_returnless(*, claim_id: int, by) -> Refund:
         ):
             raise states.InvalidTransition(f"{claim} is not an approved returnless claim for a missing item.")
         items = list(claim.items.select_related("order_line__product").order_by("pk"))
-        lines = [_goods_line(item) for item in items]
-        return _create(claim, RefundPurpose.RETURNLESS, lines, by, {"returnless_reason": claim.returnless_reason})
+        ledgers = ledger.for_lines([item.order_line_id for item in items], lock=True)
+        lines = [line for item in items if (line := _goods_line(item, ledgers[item.order_line_id])).amount > 0]
+        return _create(
+            claim,
+            RefundPurpose.RETURNLESS,
+            lines,
+            by,
+            {"returnless_reason": claim.returnless_reason},
+            claim.approved_at or claim.updated_at,
+            ledgers,
+        )
 
 
-def refunds_propose_missing() -> int:
-    """Propose the refunds nobody proposed yet: approved returnless claims, and inspected claims.
+def refunds_propose_returnless_missing() -> int:
+    """Backstop (beat): approved returnless claims whose refund was not proposed with the approval.
 
-    ``returns`` may not import ``refunds`` (the dependencies point one way), so approving a
-    returnless claim cannot propose its refund; this sweep (beat, every two minutes) does. It
-    also catches an inspected claim whose refund was not proposed with the inspection.
+    The approval proposes it in the same flow (``backoffice.flows``); this catches a claim the flow
+    missed. Proposed as the system.
     """
-    from inspections.models import Inspection
-
     without_refund = ~Exists(Refund.objects.filter(claim=OuterRef("pk")))
     returnless = Claim.objects.filter(
         without_refund, status=ClaimStatus.APPROVED, is_returnless=True, doa_reason=DoaReason.MISSING_ITEM
     ).values_list("pk", flat=True)
-    refundable_inspection = Exists(
-        Inspection.objects.filter(claim_item__claim=OuterRef("pk"), outcome__in=REFUND_OUTCOMES)
-    )
-    inspected = Claim.objects.filter(without_refund, refundable_inspection, status=ClaimStatus.INSPECTED).values_list(
-        "pk", flat=True
-    )
     proposed = 0
     for claim_id in returnless:
         try:
-            refund_propose_returnless(claim_id=claim_id, by=None)
+            refund_propose_returnless(claim_id=claim_id, by=actors.SYSTEM)
             proposed += 1
-        except (states.InvalidTransition, ValidationError) as error:  # changed since the query
+        except (states.InvalidTransition, ValidationError) as error:  # changed since the query, or nothing owed
             log.warning("returnless refund for claim %s not proposed: %s", claim_id, error)
-    for claim_id in inspected:
-        try:
-            proposed += refund_propose_from_inspection(claim_id=claim_id, by=None) is not None
-        except (states.InvalidTransition, ValidationError) as error:
-            log.warning("refund for inspected claim %s not proposed: %s", claim_id, error)
     return proposed
 
 
-def _goods_line(item: ClaimItem) -> RefundLine:
+def _goods_line(item: ClaimItem, line_ledger: ledger.LineLedger) -> RefundLine:
+    """The item's goods at what was paid for its units, or what is still owed on its order line if less."""
     product = item.order_line.product
+    amount = min(item.paid, line_ledger.refundable)
     return RefundLine(
         kind=LineKind.GOODS,
         description=f"{product.sku} {product.name} × {item.quantity}",
-        amount=paid_for(item),
+        amount=amount,
+        units=item.quantity,
         order_line=item.order_line,
     )
 
 
-def _outcomes(items, inspections) -> dict:
-    return {str(item.pk): (inspections[item.pk].outcome if item.pk in inspections else "") for item in items}
+def _inspected_at(claim: Claim) -> datetime:
+    """When the claim's parcel passed inspection: the customer's refund clock starts there."""
+    moment = (
+        ClaimEvent.objects.filter(claim=claim, action=ClaimAction.INSPECT)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return moment or timezone.now()
 
 
-def _create(claim: Claim, purpose: str, lines: list[RefundLine], by, payload: dict) -> Refund:
+def _create(
+    claim: Claim, purpose: str, lines: list[RefundLine], by, payload: dict, clock_start: datetime, ledgers
+) -> Refund:
     currencies = {line.order_line.currency for line in lines if line.order_line_id}
     if len(currencies) != 1:
         raise ValidationError(f"The claimed items are in {len(currencies)} currencies; one refund has one currency.")
@@ -251,17 +375,20 @@ def _create(claim: Claim, purpose: str, lines: list[RefundLine], by, payload: di
         currency=currency,
         provider=provider,
         payment_reference=claim.order.payment_reference,
-        proposed_by=by,
+        proposed_by=by if actors.kind_of(by) == actors.ActorKind.STAFF else None,
     )
     for line in lines:
         line.refund = refund
-    check_lines(refund, lines)
+    check_lines(refund, lines, ledgers=ledgers)
     refund.total = lines_total(lines)
+    sla.start_clock(refund, clock_start)
     refund.save()
     for line in lines:
         line.refund = refund
     RefundLine.objects.bulk_create(lines)
-    _record(refund, by, "propose", "", refund.status, {**payload, "total": str(refund.total), "provider": provider})
+    _record(
+        refund, by, RefundAction.PROPOSE, "", refund.status, {**payload, "total": refund.total, "provider": provider}
+    )
     return refund
 
 
@@ -270,7 +397,7 @@ def _create(claim: Claim, purpose: str, lines: list[RefundLine], by, payload: di
 
 @dataclass(frozen=True)
 class LineChange:
-    """One adjustment: an existing line's new amount (``line_id``), or a new line (``kind``)."""
+    """One adjustment: an existing line's new amount (``line_id``), or a new deduction line (``kind``)."""
 
     amount: Decimal
     line_id: int | None = None
@@ -279,13 +406,17 @@ class LineChange:
 
 
 def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason: str) -> Refund:
-    """Finance changes amounts (enters the shipping receipt, corrects a deduction), with a reason kept."""
+    """Finance changes amounts (enters the shipping receipt, corrects a deduction), with a reason kept.
+
+    Only a deduction can be added: return shipping is reimbursed on the line the proposal made
+    for it, where the claim's policy reimburses it.
+    """
     require_text(reason, "reason", "Write why the refund is adjusted.")
     with transaction.atomic():
         refund, transition = _lock_and_check(refund_id, "adjust", by)
-        lines = list(refund.lines.all())
+        lines = list(refund.lines.select_related("order_line__product"))
         by_id = {line.pk: line for line in lines}
-        before = {line.pk: str(line.amount) for line in lines}
+        before = {line.pk: line.amount for line in lines}
         new_lines = []
         for change in changes:
             amount = _amount(change.amount, refund.currency)
@@ -296,8 +427,13 @@ def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason
                 line.amount, line.amount_to_enter = amount, False
                 line.reason = reason.strip()
             else:
-                if change.kind not in (LineKind.RETURN_SHIPPING, LineKind.DEDUCTION):
-                    raise ValidationError("Only a return-shipping or a deduction line can be added.")
+                if change.kind == LineKind.RETURN_SHIPPING:
+                    raise ValidationError(
+                        "Return shipping is reimbursed only on the line the inspection proposed, where the claim's "
+                        "policy reimburses it: enter the amount there."
+                    )
+                if change.kind != LineKind.DEDUCTION:
+                    raise ValidationError("Only a deduction line can be added.")
                 if not change.description.strip():
                     raise ValidationError("Describe the new line.")
                 line = RefundLine(
@@ -321,27 +457,37 @@ def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason
             {
                 "reason": reason.strip(),
                 "changes": [
-                    {"line": line.pk, "from": before.get(line.pk), "to": str(line.amount), "kind": line.kind}
+                    {
+                        "line": line.pk,
+                        "description": line.description,
+                        "kind": line.kind,
+                        "from": before.get(line.pk),
+                        "to": line.amount,
+                    }
                     for line in lines + new_lines
-                    if before.get(line.pk) != str(line.amount)
+                    if before.get(line.pk) != line.amount
                 ],
-                "total_from": str(old_total),
-                "total_to": str(refund.total),
+                "total_from": old_total,
+                "total_to": refund.total,
+                "currency": refund.currency,
             },
         )
     return refund
 
 
 def refund_approve(*, refund_id: int, by) -> Refund:
-    """Finance's approval; above ``REFUND_SECOND_APPROVAL_ABOVE`` a second, different finance user's too.
+    """Finance's approval; a second, different finance user's too when ``needs_second_approval`` says so
+    (the total above ``REFUND_SECOND_APPROVAL_ABOVE``, or return shipping above the policy's cap).
 
-    On the final approval the execution task is queued once the approval commits. A broker that
-    is down then loses nothing: the refund row is its own outbox, and ``refunds_requeue_stuck``
-    (beat, every minute) queues approved refunds that never started.
+    The first approval commits the money: under the order lines' locks, the per-line ledger must
+    still have room for it (another claim's refund may have been approved meanwhile). On the final
+    approval the execution task is queued once the approval commits; a broker that is down loses
+    nothing: the refund row is its own outbox, and ``refunds_requeue_stuck`` (beat) queues it.
     """
     with transaction.atomic():
         refund = _lock(refund_id)
         now = timezone.now()
+        payload = {"total": refund.total, "currency": refund.currency}
         if refund.status == RefundStatus.AWAITING_SECOND_APPROVAL:
             transition = states.require(refund.status, "second_approve", by)
             if refund.approved_by_id == by.pk:
@@ -350,22 +496,15 @@ def refund_approve(*, refund_id: int, by) -> Refund:
                 )
             refund.second_approved_by, refund.second_approved_at = by, now
         else:
-            needs_second = refund.total > second_approval_threshold(refund.currency)
-            transition = states.require(refund.status, "approve_first_of_two" if needs_second else "approve", by)
-            check_lines(refund, list(refund.lines.all()), for_approval=True)
+            lines = list(refund.lines.select_related("order_line__product"))
+            reasons = needs_second_approval(refund, lines)
+            transition = states.require(refund.status, "approve_first_of_two" if reasons else "approve", by)
+            ledgers = ledger.for_lines(net_by_line(lines), lock=True, exclude_key=ledger_key(refund))
+            check_lines(refund, lines, for_approval=True, ledgers=ledgers)
             refund.approved_by, refund.approved_at = by, now
-        if transition.target == RefundStatus.APPROVED:
-            sla.start_clock(refund, now)  # the final approval starts the 5-7 working days
-        _move(
-            refund,
-            transition,
-            by,
-            {
-                "total": str(refund.total),
-                "currency": refund.currency,
-                "threshold": str(second_approval_threshold(refund.currency)),
-            },
-        )
+            if reasons:
+                payload["second_approval_because"] = reasons
+        _move(refund, transition, by, payload)
         if refund.status == RefundStatus.APPROVED:
             _queue_execution(refund.pk)
     return refund
@@ -390,6 +529,7 @@ def refund_retry(*, refund_id: int, by, reason: str) -> Refund:
 
 
 def refund_cancel(*, refund_id: int, by, reason: str) -> Refund:
+    """Nothing is paid (any more): the refund's money leaves the ledger, the order line is owed it again."""
     require_text(reason, "reason", "Write why the refund is cancelled.")
     with transaction.atomic():
         refund, transition = _lock_and_check(refund_id, "cancel", by)
@@ -435,10 +575,10 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     with transaction.atomic():
         refund = _lock(refund_id)
         if refund.status == RefundStatus.APPROVED:
-            transition = states.require(refund.status, "start", None)
+            transition = states.require(refund.status, "start", actors.SYSTEM)
             refund.attempts += 1
             refund.processing_started_at = now
-            _move(refund, transition, None, {"attempt": refund.attempts, "round": refund.execution_round})
+            _move(refund, transition, actors.SYSTEM, {"attempt": refund.attempts, "round": refund.execution_round})
         elif refund.status == RefundStatus.PROCESSING and refund.provider != Provider.MANUAL:
             lease = timedelta(seconds=settings.REFUND_ATTEMPT_LEASE_SECONDS)
             if refund.processing_started_at and now - refund.processing_started_at < lease:
@@ -446,7 +586,9 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
             refund.attempts += 1
             refund.processing_started_at = now
             refund.save(update_fields=["attempts", "processing_started_at", "updated_at"])
-            _record(refund, None, "resume", refund.status, refund.status, {"attempt": refund.attempts})
+            _record(
+                refund, actors.SYSTEM, RefundAction.RESUME, refund.status, refund.status, {"attempt": refund.attempts}
+            )
         else:
             return "skipped"
         attempt = refund.attempts
@@ -480,39 +622,60 @@ def _record_result(refund_id: int, attempt: int, result: providers.RefundResult)
         if result.status == "awaiting_manual":
             refund.processing_started_at = None
             refund.save(update_fields=["processing_started_at", "updated_at"])
-            _record(refund, None, "await_manual_payment", refund.status, refund.status, {"attempt": attempt})
+            _record(
+                refund,
+                actors.SYSTEM,
+                RefundAction.AWAIT_MANUAL_PAYMENT,
+                refund.status,
+                refund.status,
+                {"attempt": attempt},
+            )
             return "awaiting_manual"
-        transition = states.require(refund.status, "succeed", None)
+        transition = states.require(refund.status, "succeed", actors.SYSTEM)
         refund.provider_reference = result.reference
         refund.provider_status = result.detail.get("stripe_status", result.status)
         _succeed(
-            refund, transition, None, {"provider_reference": result.reference, "attempt": attempt, **result.detail}
+            refund,
+            transition,
+            actors.SYSTEM,
+            {"provider_reference": result.reference, "attempt": attempt, **result.detail},
         )
     return "succeeded"
 
 
 def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -> None:
-    """Record the success, refund the claim and email the customer, all in the caller's transaction."""
+    """Record the success, refund the claim and email the customer, all in the caller's transaction.
+
+    The claim is marked refunded by the system (``claim_mark_refunded``), whoever approved or recorded the
+    money. Should the claim not be able to follow (a person cancelled it meanwhile), the money still left:
+    the refund keeps its success, an event says why the claim did not move, and the reconciliation's
+    "needs attention" list shows it.
+    """
     refund.succeeded_at = timezone.now()
     refund.processing_started_at = None
     refund.failure_reason = ""
     _move(refund, transition, by, payload)
-    approver = by or refund.approver
     try:
         with transaction.atomic():  # a savepoint: the money left, whatever the claim's state says
             claim_services.claim_mark_refunded(
                 claim_id=refund.claim_id,
-                by=approver,
                 details={
                     "refund_id": refund.pk,
-                    "total": str(refund.total),
+                    "total": refund.total,
                     "currency": refund.currency,
                     "provider_reference": refund.provider_reference,
                 },
             )
-    except (claim_states.InvalidTransition, claim_states.NotPermitted) as error:
+    except claim_states.InvalidTransition as error:
         log.warning("refund %s succeeded but claim %s not marked refunded: %s", refund.pk, refund.claim_id, error)
-        _record(refund, None, "claim_not_marked_refunded", refund.status, refund.status, {"reason": str(error)})
+        _record(
+            refund,
+            actors.SYSTEM,
+            RefundAction.CLAIM_NOT_MARKED_REFUNDED,
+            refund.status,
+            refund.status,
+            {"reason": str(error)},
+        )
     claim = Claim.objects.select_related("order").get(pk=refund.claim_id)
     notifications.email_customer(
         claim=claim,
@@ -545,8 +708,8 @@ def _record_unavailable(refund_id: int, attempt: int, error: ProviderUnavailable
         refund.save(update_fields=["last_error", "processing_started_at", "updated_at"])
         _record(
             refund,
-            None,
-            "attempt_failed",
+            actors.SYSTEM,
+            RefundAction.ATTEMPT_FAILED,
             refund.status,
             refund.status,
             {"attempt": attempt, "reason": error.reason, "http_status": error.status, "will_retry": True},
@@ -563,10 +726,10 @@ def _record_failure(refund_id: int, attempt: int, reason: str, payload: dict) ->
 
 
 def _fail(refund: Refund, reason: str, payload: dict) -> None:
-    transition = states.require(refund.status, "fail", None)
+    transition = states.require(refund.status, "fail", actors.SYSTEM)
     refund.failure_reason = reason[:2000]
     refund.processing_started_at = None
-    _move(refund, transition, None, {"reason": reason, **payload})
+    _move(refund, transition, actors.SYSTEM, {"reason": reason, **payload})
 
 
 def refunds_requeue_stuck() -> int:
@@ -607,7 +770,8 @@ def refunds_requeue_stuck() -> int:
 
 
 def refund_sla_sweep(*, now: datetime | None = None) -> dict:
-    """Remind finance of refunds at their 5-working-day target, escalate those past the 7 to managers.
+    """Remind finance of refunds still waiting for approval and of refunds at their 5-working-day target,
+    escalate those past the 7 to managers. The clock runs from the inspection (``refunds/sla.py``).
 
     The pattern of ``returns.services.sla_sweep``: the rows are locked (``skip_locked``, so a
     second beat by mistake passes them by) and marked in the same transaction as their claim
@@ -618,7 +782,16 @@ def refund_sla_sweep(*, now: datetime | None = None) -> dict:
         Refund.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("claim")
         # What the events and the digests need, not every column.
-        .only("currency", "total", "refund_target_at", "refund_due_at", "claim__status", "claim__rma_number")
+        .only(
+            "status",
+            "currency",
+            "total",
+            "clock_started_at",
+            "refund_target_at",
+            "refund_due_at",
+            "claim__status",
+            "claim__rma_number",
+        )
         .filter(status__in=CLOCK_RUNNING_STATUSES)
     )
     with transaction.atomic():
@@ -629,12 +802,25 @@ def refund_sla_sweep(*, now: datetime | None = None) -> dict:
             )
         )
         overdue = list(running.filter(refund_due_at__lt=now, sla_breached_at=None).order_by("refund_due_at"))
+        waiting = [
+            refund
+            for refund in running.filter(
+                status__in=AWAITING_APPROVAL_STATUSES, approval_reminded_at=None, refund_target_at__gt=now
+            ).order_by("clock_started_at")
+            if sla.approval_reminder_at(refund) <= now
+        ]
+        Refund.objects.filter(pk__in=[r.pk for r in waiting]).update(approval_reminded_at=now)
         Refund.objects.filter(pk__in=[r.pk for r in at_target]).update(sla_reminded_at=now)
         Refund.objects.filter(pk__in=[r.pk for r in overdue]).update(sla_breached_at=now)
         ClaimEvent.objects.bulk_create(
-            [_sla_event(refund, "refund_sla_reminded") for refund in at_target]
-            + [_sla_event(refund, "refund_sla_breached") for refund in overdue]
+            [_sla_event(refund, ClaimAction.REFUND_APPROVAL_REMINDED) for refund in waiting]
+            + [_sla_event(refund, ClaimAction.REFUND_SLA_REMINDED) for refund in at_target]
+            + [_sla_event(refund, ClaimAction.REFUND_SLA_BREACHED) for refund in overdue]
         )
+        if waiting:
+            notifications.email_staff(
+                group=settings.SLA_REFUND_REMINDER_GROUP, template="refund_approval_waiting", items=waiting, now=now
+            )
         if at_target:
             notifications.email_staff(
                 group=settings.SLA_REFUND_REMINDER_GROUP, template="refund_sla_due_soon", items=at_target, now=now
@@ -643,25 +829,28 @@ def refund_sla_sweep(*, now: datetime | None = None) -> dict:
             notifications.email_staff(
                 group=settings.SLA_ESCALATION_GROUP, template="refund_sla_overdue", items=overdue, now=now
             )
-    return {"reminded": len(at_target), "escalated": len(overdue)}
+    return {"approval_reminded": len(waiting), "reminded": len(at_target), "escalated": len(overdue)}
 
 
 def _sla_event(refund: Refund, action: str) -> ClaimEvent:
     """On the claim's history, where customer service and managers look; the claim's status does not move."""
-    return ClaimEvent(
+    return events.build(
+        ClaimEvent,
         claim_id=refund.claim_id,
+        by=actors.SYSTEM,
         action=action,
-        from_status=refund.claim.status,
-        to_status=refund.claim.status,
+        source=refund.claim.status,
+        target=refund.claim.status,
         payload={
             "refund_id": refund.pk,
-            "refund_target_at": refund.refund_target_at.isoformat(),
-            "refund_due_at": refund.refund_due_at.isoformat(),
+            "refund_status": refund.status,
+            "refund_target_at": refund.refund_target_at,
+            "refund_due_at": refund.refund_due_at,
         },
     )
 
 
-def refund_deadlines_recompute(*, by=None, now: datetime | None = None) -> int:
+def refund_deadlines_recompute(*, by, now: datetime | None = None) -> int:
     """Recompute the running clocks' deadlines after the calendar changed (a closure day); returns how many moved.
 
     Called in the transaction that writes the closure day (``backoffice.sla``). Succeeded and
@@ -677,31 +866,32 @@ def refund_deadlines_recompute(*, by=None, now: datetime | None = None) -> int:
             .order_by("pk")  # one lock order, so two recomputes never deadlock
         )
         cache = {}
-        moved, events = [], []
+        moved, moved_events = [], []
         for refund in refunds:
             target, due = sla.deadlines(refund.clock_started_at, cache)
             if (target, due) == (refund.refund_target_at, refund.refund_due_at):
                 continue
-            before = {"target": refund.refund_target_at.isoformat(), "due": refund.refund_due_at.isoformat()}
+            before = {"target": refund.refund_target_at, "due": refund.refund_due_at}
             refund.refund_target_at, refund.refund_due_at = target, due
             if refund.sla_reminded_at is not None and target > now:
                 refund.sla_reminded_at = None
             if refund.sla_breached_at is not None and due > now:
                 refund.sla_breached_at = None
             moved.append(refund)
-            events.append(
-                RefundEvent(
+            moved_events.append(
+                events.build(
+                    RefundEvent,
                     refund=refund,
-                    actor=by,
-                    action="deadlines_recomputed",
-                    from_status=refund.status,
-                    to_status=refund.status,
-                    payload={"from": before, "to": {"target": target.isoformat(), "due": due.isoformat()}},
+                    by=by,
+                    action=RefundAction.DEADLINES_RECOMPUTED,
+                    source=refund.status,
+                    target=refund.status,
+                    payload={"from": before, "to": {"target": target, "due": due}},
                 )
             )
         # Not updated_at: the requeue sweep reads it as "last touched by the execution".
         Refund.objects.bulk_update(moved, ["refund_target_at", "refund_due_at", "sla_reminded_at", "sla_breached_at"])
-        RefundEvent.objects.bulk_create(events)
+        RefundEvent.objects.bulk_create(moved_events)
     return len(moved)
 
 
@@ -716,7 +906,11 @@ def _queue_execution(refund_id: int) -> None:
 
 
 def _lock(refund_id: int) -> Refund:
-    return Refund.objects.select_for_update(of=("self",)).select_related("claim").get(pk=refund_id)
+    return (
+        Refund.objects.select_for_update(of=("self",))
+        .select_related("claim__policy_version", "claim__order")
+        .get(pk=refund_id)
+    )
 
 
 def _lock_and_check(refund_id: int, action: str, by) -> tuple[Refund, states.Transition]:
@@ -731,19 +925,14 @@ def _move(refund: Refund, transition: states.Transition, by, payload: dict) -> N
 
 
 def _record(refund: Refund, by, action: str, source: str, target: str, payload: dict) -> RefundEvent:
-    return RefundEvent.objects.create(
-        refund=refund, actor=by, action=action, from_status=source, to_status=target, payload=_jsonable(payload)
+    return events.record(
+        RefundEvent, refund=refund, by=by, action=action, source=source, target=target, payload=payload
     )
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+def _lock_claim(claim_id: int) -> Claim:
+    # of=("self",): the claim only, not its order or the shared policy version.
+    return Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
 
 
 def _amount(value, currency: str) -> Decimal:
@@ -753,6 +942,8 @@ def _amount(value, currency: str) -> Decimal:
         raise ValidationError(f"{value!r} is not an amount.") from None
     if not amount.is_finite() or amount < 0:
         raise ValidationError(f"{value} is not an amount of money (amounts are positive; the kind gives the sign).")
+    if amount >= _MAX_AMOUNT:
+        raise ValidationError(f"{value} is far more than any order: check the amount.")
     if amount != money.quantize(amount, currency):
         raise ValidationError(f"{value} has more decimals than {currency} allows.")
     return amount

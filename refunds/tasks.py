@@ -33,10 +33,3 @@ def requeue_stuck_refunds() -> int:
     from refunds import services
 
     return services.refunds_requeue_stuck()
-
-
-@shared_task
-def propose_missing_refunds() -> int:
-    from refunds import services
-
-    return services.refunds_propose_missing()

@@ -189,6 +189,8 @@ class ClaimAdmin(admin.ModelAdmin):
     change_form_template = "admin/returns/claim/change_form.html"
     # Callables claim -> (title, warning lines) or None: panels the apps above this one add.
     extra_panels = ()
+    # The service behind each button; ``backoffice`` puts its cross-app flows in (a returnless approval).
+    action_services = ACTION_SERVICES
     fieldsets = (
         (None, {"fields": ("status", "first_response", "rma_number", "claim_type", "doa_reason", "description")}),
         ("Customer and order", {"fields": ("order_link", "customer_email", "received_on", "is_electronic")}),
@@ -291,7 +293,7 @@ class ClaimAdmin(admin.ModelAdmin):
         review = selectors.claim_review(claim)
         can_override = request.user.has_perm("returns.override_claim_window")
         actions = []
-        for transition in states.allowed(claim.status, request.user, actions=ACTION_SERVICES):
+        for transition in states.allowed(claim.status, request.user, actions=self.action_services):
             fields = []
             for name, _, label, required in ACTION_FIELDS[transition.action]:
                 if name == "returnless_reason" and claim.doa_reason != DoaReason.MISSING_ITEM:
@@ -313,13 +315,13 @@ class ClaimAdmin(admin.ModelAdmin):
 
     def act_view(self, request, claim_id, action):
         """Run one state-table action through its service; errors come back as messages, text kept."""
-        if request.method != "POST" or action not in ACTION_SERVICES:
+        if request.method != "POST" or action not in self.action_services:
             raise PermissionDenied
         claim = get_object_or_404(Claim, pk=claim_id)
         values = {name: request.POST.get(name, "") for name, *_ in ACTION_FIELDS[action]}
         kwargs = {keyword: values[name] for name, keyword, *_ in ACTION_FIELDS[action]}
         try:
-            claim = ACTION_SERVICES[action](claim_id=claim.pk, by=request.user, **kwargs)
+            claim = self.action_services[action](claim_id=claim.pk, by=request.user, **kwargs)
         except (states.InvalidTransition, PermissionDenied) as error:
             messages.error(request, str(error))
             request.session[_draft_key(claim.pk)] = values

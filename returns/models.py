@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.events import Event
 from returns import money
 
 
@@ -27,12 +28,27 @@ class Product(models.Model):
         return f"{self.sku} {self.name}"
 
 
+class ReceivedDateSource(models.TextChoices):
+    """Where the day the customer received the goods came from: every policy window counts from it."""
+
+    STORE = "store", "the store's export"
+    CARRIER = "carrier", "the carrier's delivery event"
+    CUSTOMER_PROOF = "customer_proof", "the customer's proof"
+    STAFF = "staff", "entered by staff"
+
+
 class Order(models.Model):
     number = models.CharField("order number", max_length=64, unique=True)
     customer_email = models.EmailField(db_index=True)
     customer_name = models.CharField(max_length=255)
-    # Every policy window counts from this day; unknown until the carrier says.
+    # Every policy window counts from this day; unknown until a source gives it. It changes
+    # only through ``returns.services.order_set_received_on`` (who, old and new day, source, reason).
     received_on = models.DateField("received on", null=True, blank=True)
+    received_on_source = models.CharField(
+        "received date from", max_length=16, choices=ReceivedDateSource.choices, blank=True, db_default=""
+    )
+    # The store cancelled the order: nothing of it is refundable by us.
+    cancelled_at = models.DateTimeField("cancelled by the store", null=True, blank=True)
     # The payment provider's id of the customer's payment (e.g. a Stripe PaymentIntent), refunds go against it.
     payment_reference = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -53,6 +69,12 @@ class OrderLine(models.Model):
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     # Serial numbers where the store knows them, one per unit.
     serial_numbers = models.JSONField(default=list, blank=True)
+    # What the store itself paid back on this line (its own refunds): counted by the ledger
+    # (``returns.ledger``), so we never refund it again.
+    store_refunded_quantity = models.PositiveIntegerField("units refunded by the store", db_default=0)
+    store_refunded_amount = models.DecimalField(
+        "amount refunded by the store", max_digits=14, decimal_places=3, db_default=0
+    )
 
     class Meta:
         ordering = ["order_id", "id"]
@@ -60,10 +82,29 @@ class OrderLine(models.Model):
             models.UniqueConstraint(fields=["order", "product"], name="order_line_unique_product"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
             models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_line_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(store_refunded_quantity__lte=models.F("quantity")),
+                name="order_line_store_refund_within_quantity",
+            ),
+            models.CheckConstraint(condition=Q(store_refunded_amount__gte=0), name="order_line_store_refund_positive"),
         ]
 
     def __str__(self):
         return f"{self.order.number} · {self.product.sku} × {self.quantity}"
+
+    @property
+    def paid(self):
+        """What the customer paid for the whole line."""
+        return money.quantize(self.unit_price * self.quantity, self.currency)
+
+
+def default_return_shipping_cap() -> dict:
+    """A typical tracked parcel's price, per currency: above it a second person checks the receipt."""
+    return {
+        "AUD": "45", "CAD": "40", "CHF": "30", "CNY": "200", "CZK": "700", "DKK": "200", "EUR": "30",
+        "GBP": "25", "HKD": "230", "JPY": "4500", "KRW": "40000", "KWD": "9", "NOK": "330", "NZD": "50",
+        "PLN": "130", "SEK": "330", "SGD": "40", "USD": "30",
+    }  # fmt: skip
 
 
 class PolicyVersion(models.Model):
@@ -78,6 +119,15 @@ class PolicyVersion(models.Model):
     # The policy text only puts return shipping on the customer when a
     # no-reason return fails inspection; what happens when it passes is ours to set.
     no_reason_return_shipping_reimbursed = models.BooleanField(default=False)
+    # Reimbursed return shipping above this amount (per currency, from the customer's receipt)
+    # needs a second finance approval; a currency missing here always does.
+    return_shipping_cap = models.JSONField(default=default_return_shipping_cap, blank=True)
+    # An approved claim whose parcel has not arrived: the customer is reminded (with the tracking
+    # link) after this many days, customer service is told after that many, and a claim still
+    # without any parcel news is cancelled after the last (docs/claims.md).
+    parcel_reminder_days = models.PositiveIntegerField(default=7)
+    parcel_escalation_days = models.PositiveIntegerField(default=14)
+    parcel_expiry_days = models.PositiveIntegerField(default=30)
     note = models.CharField(max_length=255, blank=True)
 
     class Meta:
@@ -141,6 +191,12 @@ class Claim(models.Model):
     returnless_reason = models.TextField(blank=True)
     window_override_reason = models.TextField(blank=True)
     rejection_reason = models.TextField(blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # The approved claim waits for its return parcel from approval until the warehouse receives
+    # it (None otherwise); the markers make each reminder happen once (returns/sla.py).
+    awaiting_parcel_since = models.DateTimeField("waiting for the parcel since", null=True, blank=True)
+    parcel_reminded_at = models.DateTimeField(null=True, blank=True)
+    parcel_escalated_at = models.DateTimeField(null=True, blank=True)
     # Makes a double-submitted form create one claim, not two.
     submission_key = models.UUIDField(unique=True, null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -172,6 +228,12 @@ class Claim(models.Model):
                 condition=Q(first_response_due_at__isnull=False),
                 name="claim_first_response_due",
             ),
+            # The parcel sweep and the "waiting for the parcel" filter: claims whose parcel is awaited.
+            models.Index(
+                fields=["awaiting_parcel_since"],
+                condition=Q(awaiting_parcel_since__isnull=False),
+                name="claim_awaiting_parcel",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -192,7 +254,8 @@ class Claim(models.Model):
 class ClaimItem(models.Model):
     claim = models.ForeignKey(Claim, related_name="items", on_delete=models.CASCADE)
     order_line = models.ForeignKey(OrderLine, related_name="claim_items", on_delete=models.PROTECT)
-    quantity = models.PositiveIntegerField()
+    # The units of the line this claim takes (a customer may return 1 of 3).
+    quantity = models.PositiveIntegerField("units")
     serial_number = models.CharField(max_length=64, blank=True)
 
     class Meta:
@@ -203,6 +266,11 @@ class ClaimItem(models.Model):
 
     def __str__(self):
         return f"{self.order_line.product.sku} × {self.quantity}"
+
+    @property
+    def paid(self):
+        """What the customer paid for the claimed units, in the order line's currency."""
+        return money.quantize(self.order_line.unit_price * self.quantity, self.order_line.currency)
 
 
 def evidence_path(instance, filename):
@@ -243,24 +311,64 @@ class Evidence(models.Model):
         return self.original_name
 
 
-class ClaimEvent(models.Model):
+class ClaimAction(models.TextChoices):
+    """Every kind of change a claim's history records; each has its words in templates/events/claimevent/."""
+
+    CREATE = "create", "Claim created"
+    ASK_FOR_INFORMATION = "ask_for_information", "Asked the customer"
+    RECORD_CUSTOMER_ANSWER = "record_customer_answer", "Customer's answer recorded"
+    RESOLVE = "resolve", "Resolved by troubleshooting"
+    APPROVE = "approve", "Approved"
+    REJECT = "reject", "Rejected"
+    CANCEL = "cancel", "Cancelled"
+    EXPIRE = "expire", "Expired: no parcel"
+    SHIP = "ship", "Return parcel sent"
+    RECEIVE = "receive", "Return parcel received"
+    INSPECT = "inspect", "Inspected"
+    REJECT_AFTER_INSPECTION = "reject_after_inspection", "Rejected after inspection"
+    REFUND = "refund", "Refunded"
+    REPLACE = "replace", "Replaced"
+    ADD_EVIDENCE = "add_evidence", "Evidence added"
+    ATTACH_MESSAGE = "attach_message", "Customer's message attached"
+    RECEIVED_DATE_CHANGED = "received_date_changed", "Received date changed"
+    SUBMITTED_AT_CHANGED = "submitted_at_changed", "Claim time changed"
+    SLA_REMINDED = "sla_reminded", "First response due soon"
+    SLA_BREACHED = "sla_breached", "First response overdue"
+    PARCEL_REMINDED = "parcel_reminded", "Customer reminded to send the parcel"
+    PARCEL_ESCALATED = "parcel_escalated", "Parcel overdue: customer service told"
+    INSPECTION_STARTED = "inspection_started", "Inspection started"
+    INSPECTION_RECORDED = "inspection_recorded", "Inspection recorded"
+    INSPECTION_PHOTO_ADDED = "inspection_photo_added", "Inspection photo added"
+    OUTBOUND_SHIPPED = "outbound_shipped", "Parcel to the customer shipped"
+    UNMATCHED_PARCEL_ATTACHED = "unmatched_parcel_attached", "Unmatched parcel attached"
+    REFUND_APPROVAL_REMINDED = "refund_approval_reminded", "Refund waiting for approval"
+    REFUND_SLA_REMINDED = "refund_sla_reminded", "Refund at its 5-working-day target"
+    REFUND_SLA_BREACHED = "refund_sla_breached", "Refund past its 7 working days"
+    RECONCILED = "reconciled", "Put right by the reconciliation"
+
+
+class ClaimEvent(Event):
     """One row per change to a claim: the audit trail nobody edits."""
 
     claim = models.ForeignKey(Claim, related_name="events", on_delete=models.CASCADE)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    action = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=24, blank=True)
-    to_status = models.CharField(max_length=24, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40, choices=ClaimAction.choices)
 
-    class Meta:
+    class Meta(Event.Meta):
         ordering = ["claim_id", "id"]
 
-    def __str__(self):
-        return f"{self.action} {self.from_status}→{self.to_status}"
+
+class OrderAction(models.TextChoices):
+    RECEIVED_DATE_CHANGED = "received_date_changed", "Received date changed"
+
+
+class OrderEvent(Event):
+    """Changes to an order made here (the store's own data aside): the received date, with its source."""
+
+    order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE)
+    action = models.CharField(max_length=40, choices=OrderAction.choices)
+
+    class Meta(Event.Meta):
+        ordering = ["order_id", "id"]
 
 
 class ClosureDay(models.Model):
@@ -274,6 +382,23 @@ class ClosureDay(models.Model):
 
     def __str__(self):
         return f"{self.day:%Y-%m-%d} {self.reason}"
+
+
+class ClosureDayAction(models.TextChoices):
+    ADDED = "added", "Closure day added"
+    CHANGED = "changed", "Closure day changed"
+    DELETED = "deleted", "Closure day deleted"
+
+
+class ClosureDayEvent(Event):
+    """The calendar's history: a closure day moves refund deadlines, so who changed it matters."""
+
+    # Kept after the day is deleted: the payload names the day.
+    closure_day = models.ForeignKey(ClosureDay, null=True, blank=True, related_name="+", on_delete=models.SET_NULL)
+    action = models.CharField(max_length=40, choices=ClosureDayAction.choices)
+
+    class Meta(Event.Meta):
+        ordering = ["id"]
 
 
 class RmaSequence(models.Model):

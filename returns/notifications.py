@@ -17,6 +17,7 @@ SUBJECTS = {
     "claim_approved": "Your return is approved: {ref}",
     "claim_rejected": "About your after-sales request ({ref})",
     "claim_inspected": "We inspected your return ({ref})",
+    "claim_expired": "Your return was closed: we did not receive the parcel ({ref})",
     "replacement_shipped": "Your replacement is on its way ({ref})",
     "refund_sent": "Your refund was sent ({ref})",
 }
@@ -24,6 +25,7 @@ STAFF_SUBJECTS = {
     "sla_due_soon": "{count} claim(s) due for a first response soon",
     "sla_overdue": "{count} claim(s) past the 24-hour first response",
     # The refunds' digests (refunds.services.refund_sla_sweep): their items are refunds.
+    "refund_approval_waiting": "{count} refund(s) waiting for approval since their inspection",
     "refund_sla_due_soon": "{count} refund(s) at the 5-working-day target, not sent yet",
     "refund_sla_overdue": "{count} refund(s) past the 7 working days",
 }

@@ -100,21 +100,34 @@ def window_deadline(terms: PolicyTerms, *, claim_type: str, electronic: bool, re
     raise ValueError(f"unknown claim type {claim_type!r}")
 
 
+def shipping_reimbursed(claim_type: str, *, no_reason_return_shipping_reimbursed: bool) -> bool:
+    """Whether a passed return's shipping is reimbursed: the one place the shipping remedy is decided.
+
+    DOA: "You will get the full refund and the return shipping cost reimbursement". Warranty: "the
+    return shipping is on your charge". No-reason: the text only puts it on the customer when the
+    inspection fails; the policy version says what happens when it passes.
+    """
+    if claim_type == ClaimType.DOA:
+        return True
+    if claim_type == ClaimType.NO_REASON:
+        return no_reason_return_shipping_reimbursed
+    return False
+
+
+def return_shipping_reimbursed(terms: PolicyTerms, claim_type: str) -> bool:
+    return shipping_reimbursed(
+        claim_type, no_reason_return_shipping_reimbursed=terms.no_reason_return_shipping_reimbursed
+    )
+
+
 def judge(terms: PolicyTerms, *, claim_type: str, electronic: bool, received_on: date, claimed_on: date) -> Judgement:
     window, deadline = window_deadline(terms, claim_type=claim_type, electronic=electronic, received_on=received_on)
-    if claim_type == ClaimType.DOA:
-        # "You will get the full refund and the return shipping cost reimbursement"
-        remedy, shipping_reimbursed = REMEDY_FULL_REFUND, True
-    elif claim_type == ClaimType.NO_REASON:
-        remedy, shipping_reimbursed = REMEDY_FULL_REFUND, terms.no_reason_return_shipping_reimbursed
-    else:
-        # "eligible to get the part/product replaced ... the return shipping is on your charge"
-        remedy, shipping_reimbursed = REMEDY_REPLACEMENT, False
+    remedy = REMEDY_REPLACEMENT if claim_type == ClaimType.WARRANTY else REMEDY_FULL_REFUND
     return Judgement(
         eligible=claimed_on <= deadline,
         window=window,
         deadline=deadline,
         claimed_on=claimed_on,
         remedy=remedy,
-        return_shipping_reimbursed=shipping_reimbursed,
+        return_shipping_reimbursed=return_shipping_reimbursed(terms, claim_type),
     )

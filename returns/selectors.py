@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass, field
 
-from returns import policy
-from returns.models import OPEN_STATUSES, Claim, ClaimItem
+from returns import ledger, policy
+from returns.models import Claim
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class ClaimReview:
         return lines + self.problems
 
 
-def claim_review(claim: Claim) -> ClaimReview:
+def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
+    """``lock_lines``: take the order lines' locks (the approval does) so the units cannot move meanwhile."""
     order = claim.order
     problems = []
     judgement = None
@@ -44,23 +45,28 @@ def claim_review(claim: Claim) -> ClaimReview:
             received_on=order.received_on,
             claimed_on=claimed_on,
         )
+    if order.cancelled_at is not None:
+        problems.append(f"Order {order.number} was cancelled by the store: nothing of it can be returned or refunded.")
     if not claim.evidence.filter(shows_whole_package=True).exists():
         problems.append("No photo of the whole package is attached: the policy requires one for every claim.")
-    problems.extend(_open_claims_on_same_lines(claim))
+    problems.extend(units_taken_elsewhere(claim, lock=lock_lines))
     return ClaimReview(judgement=judgement, problems=problems)
 
 
-def _open_claims_on_same_lines(claim: Claim) -> list[str]:
-    clashes = (
-        ClaimItem.objects.filter(
-            order_line__claim_items__claim=claim,
-            claim__status__in=OPEN_STATUSES,
-        )
-        .exclude(claim=claim)
-        .select_related("claim", "order_line__product")
-        .order_by("claim_id")
-    )
-    return [
-        f"{item.order_line.product.sku} is already in open {item.claim} ({item.claim.get_status_display().lower()})."
-        for item in clashes
-    ]
+def units_taken_elsewhere(claim: Claim, *, lock: bool = False) -> list[str]:
+    """Units of this claim that other open claims hold, or that were refunded since: the per-line ledger's words."""
+    items = list(claim.items.all())
+    ledgers = ledger.for_lines([item.order_line_id for item in items], lock=lock, exclude_claim_id=claim.pk)
+    problems = []
+    for item in items:
+        line_ledger = ledgers[item.order_line_id]
+        if item.quantity > line_ledger.free_units:
+            problems.extend(line_ledger.notes())
+    return problems
+
+
+def ledger_notes(claim: Claim) -> list[str]:
+    """Everything the ledger knows of this claim's lines outside this claim: for the claim page."""
+    items = list(claim.items.all())
+    ledgers = ledger.for_lines([item.order_line_id for item in items], exclude_claim_id=claim.pk)
+    return [note for item in items for note in ledgers[item.order_line_id].notes()]

@@ -15,10 +15,12 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from returns import links, notifications, selectors, sla, states, uploads
+from core import actors, events
+from returns import ledger, links, notifications, selectors, sla, states, uploads
 from returns.models import (
     OPEN_STATUSES,
     Claim,
+    ClaimAction,
     ClaimEvent,
     ClaimItem,
     ClaimStatus,
@@ -46,6 +48,15 @@ class DuplicateSubmission(Exception):
         super().__init__(f"This claim was already created as {claim}; nothing was added twice.")
 
 
+class UnitsTaken(ValidationError):
+    """The units asked for are refunded or in another open claim; ``open_claim_ids`` name the claims that
+    hold them, so the agent can add the customer's message to one of those instead."""
+
+    def __init__(self, messages: list[str], open_claim_ids: list[int]):
+        self.open_claim_ids = open_claim_ids
+        super().__init__({"units": messages})
+
+
 # --- Claims -------------------------------------------------------------
 
 
@@ -54,26 +65,39 @@ def claim_create(
     order: Order,
     claim_type: str,
     description: str,
-    order_line_ids: Iterable[int],
     by,
+    units: dict[int, int] | None = None,
+    order_line_ids: Iterable[int] = (),
     doa_reason: str = "",
     serial_number: str = "",
     submitted_at: datetime | None = None,
     submission_key: uuid.UUID | None = None,
 ) -> Claim:
-    """Record a customer's claim as received, and acknowledge it by email."""
+    """Record a customer's claim as received, and acknowledge it by email.
+
+    ``units`` maps order line ids to the units claimed (a customer may return 1 of 3);
+    ``order_line_ids`` claims every unit of those lines. Units already refunded or in
+    another open claim are refused (``UnitsTaken``), naming where they are.
+    """
     if not by.has_perm("returns.add_claim"):
         raise PermissionDenied("You do not have permission to create claims.")
     if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
         raise DuplicateSubmission(existing)
     submitted_at = submitted_at or timezone.now()
-    wanted = set(order_line_ids)
-    lines = list(order.lines.select_related("product").filter(pk__in=wanted))
-    _check_new_claim(claim_type, doa_reason, description, lines, submitted_at)
-    if len(lines) != len(wanted):
-        raise ValidationError({"order_line_ids": f"Some of the chosen items are not on order {order.number}."})
+    lines = {line.pk: line for line in order.lines.select_related("product")}
+    wanted = dict(units or {}) | {line_id: lines[line_id].quantity for line_id in order_line_ids if line_id in lines}
+    if set(order_line_ids) - set(lines) or set(wanted) - set(lines):
+        raise ValidationError({"units": f"Some of the chosen items are not on order {order.number}."})
+    wanted = {line_id: count for line_id, count in wanted.items() if count}
+    _check_new_claim(claim_type, doa_reason, description, wanted, lines, submitted_at)
     try:
         with transaction.atomic():
+            # The lines' locks: two claims entered at once for the same units queue here, and a form
+            # submitted twice finds its first submission once it has the locks.
+            ledgers = ledger.for_lines(wanted, lock=True)
+            if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
+                raise DuplicateSubmission(existing)
+            _check_units_free(ledgers, wanted)
             claim = Claim.objects.create(
                 order=order,
                 order_number=order.number,
@@ -81,7 +105,7 @@ def claim_create(
                 claim_type=claim_type,
                 doa_reason=doa_reason if claim_type == ClaimType.DOA else "",
                 description=description.strip(),
-                is_electronic=any(line.product.is_electronic for line in lines),
+                is_electronic=any(lines[line_id].product.is_electronic for line_id in wanted),
                 policy_version=policy_in_force(submitted_at),
                 submitted_at=submitted_at,
                 submission_key=submission_key,
@@ -89,10 +113,17 @@ def claim_create(
                 first_response_due_at=sla.first_response_due(submitted_at),
             )
             ClaimItem.objects.bulk_create(
-                ClaimItem(claim=claim, order_line=line, quantity=line.quantity, serial_number=serial_number)
-                for line in lines
+                ClaimItem(claim=claim, order_line_id=line_id, quantity=count, serial_number=serial_number)
+                for line_id, count in sorted(wanted.items())
             )
-            _record(claim, by, "create", "", claim.status, {"order_line_ids": [line.pk for line in lines]})
+            _record(
+                claim,
+                by,
+                ClaimAction.CREATE,
+                "",
+                claim.status,
+                {"items": [{"sku": lines[i].product.sku, "units": n} for i, n in sorted(wanted.items())]},
+            )
             notifications.email_customer(claim=claim, template="claim_received")
     except IntegrityError:
         if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
@@ -101,7 +132,7 @@ def claim_create(
     return claim
 
 
-def _check_new_claim(claim_type, doa_reason, description, lines, submitted_at):
+def _check_new_claim(claim_type, doa_reason, description, wanted, lines, submitted_at):
     errors = {}
     if claim_type not in ClaimType.values:
         errors["claim_type"] = "Choose DOA, no-reason return or warranty."
@@ -109,12 +140,54 @@ def _check_new_claim(claim_type, doa_reason, description, lines, submitted_at):
         errors["doa_reason"] = "A DOA claim needs its reason: wrong item, missing item, damage or quality issue."
     if not description.strip():
         errors["description"] = "Write what the customer reported."
-    if not lines:
-        errors["order_line_ids"] = "Choose at least one item of the order."
+    if not wanted:
+        errors["units"] = "Choose at least one unit of an item of the order."
+    for line_id, count in wanted.items():
+        line = lines[line_id]
+        if count < 0 or count > line.quantity:
+            errors["units"] = f"{line.product.sku}: the order has {line.quantity} unit(s); claim between 1 and that."
     if submitted_at > timezone.now() + timedelta(minutes=5):
         errors["submitted_at"] = "The claim cannot be made in the future."
     if errors:
         raise ValidationError(errors)
+
+
+def _check_units_free(ledgers: dict, wanted: dict[int, int]) -> None:
+    problems, holders = [], []
+    for line_id, count in sorted(wanted.items()):
+        line_ledger = ledgers[line_id]
+        if count > line_ledger.free_units:
+            sku = line_ledger.line.product.sku
+            problems.append(
+                f"{sku}: {count} unit(s) asked, {line_ledger.free_units} of {line_ledger.line.quantity} free."
+            )
+            problems.extend(line_ledger.notes())
+            holders.extend(c.claim_id for c in line_ledger.open_claims)
+    if problems:
+        raise UnitsTaken(problems, list(dict.fromkeys(holders)))
+
+
+def claim_attach_message(*, claim_id: int, by, message: str, received_at: datetime | None = None) -> Claim:
+    """The customer wrote again about units already in this open claim: their message joins it, not a new claim.
+
+    One event on the claim keeps the message; the evidence that came with it is added with
+    ``evidence_add`` (an event each). The first-response clock is not restarted: an agent
+    already has the claim.
+    """
+    require_text(message, "description", "Write what the customer wrote.")
+    if not by.has_perm("returns.add_claim"):
+        raise PermissionDenied("You do not have permission to add to claims.")
+    with transaction.atomic():
+        claim = _lock(claim_id)
+        if claim.status not in OPEN_STATUSES:
+            raise states.InvalidTransition(
+                f"{claim} is {claim.get_status_display().lower()}: a message can only join an open claim."
+            )
+        payload = {"message": message.strip()}
+        if received_at is not None:
+            payload["received_at"] = received_at
+        _record(claim, by, ClaimAction.ATTACH_MESSAGE, claim.status, claim.status, payload)
+    return claim
 
 
 def policy_in_force(moment: datetime) -> PolicyVersion:
@@ -160,7 +233,7 @@ def claim_approve(*, claim_id: int, by, returnless_reason: str = "", window_over
     """
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "approve", by)
-        review = selectors.claim_review(claim)
+        review = selectors.claim_review(claim, lock_lines=True)
         if review.problems:
             raise ApprovalRefused(" ".join(review.problems))
         payload = {}
@@ -207,13 +280,24 @@ def claim_cancel(*, claim_id: int, by, reason: str) -> Claim:
     return claim
 
 
+def claim_expire(*, claim_id: int, by) -> Claim:
+    """No parcel news for the policy's ``parcel_expiry_days`` after approval: the system cancels the claim
+    and tells the customer (the parcel sweep calls it; the state table lets only the system take it)."""
+    with transaction.atomic():
+        claim, transition = _lock_and_check(claim_id, "expire", by)
+        days = claim.policy_version.parcel_expiry_days
+        _move(claim, transition, by, {"approved_at": claim.approved_at, "expiry_days": days})
+        notifications.email_customer(claim=claim, template="claim_expired", expiry_days=days)
+    return claim
+
+
 # --- The return parcel and its inspection ----------------------------------
 # Called by the shipments and inspections services, inside their transactions:
 # those apps own the parcel and the inspection, this one owns the claim's state.
 
 
 def claim_mark_shipped(*, claim_id: int, by, details: dict) -> Claim:
-    """The customer (``by=None``, through the signed link) or an agent gave the return parcel's tracking."""
+    """The customer (``actors.CUSTOMER``, through the signed link) or an agent gave the return parcel's tracking."""
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "ship", by)
         _move(claim, transition, by, details)
@@ -255,8 +339,13 @@ def claim_reject_after_inspection(*, claim_id: int, by, reason: str) -> Claim:
     return claim
 
 
-def claim_mark_refunded(*, claim_id: int, by, details: dict) -> Claim:
-    """The claim's refund succeeded (called by the refunds app, in its transaction)."""
+def claim_mark_refunded(*, claim_id: int, details: dict) -> Claim:
+    """The claim's refund succeeded (called by the refunds app, in its transaction).
+
+    Always the system's move: the money left, whoever approved or recorded it, and a
+    deactivated approver must not leave the claim behind (the refund's own events say who).
+    """
+    by = actors.SYSTEM
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "refund", by)
         if claim.status == ClaimStatus.APPROVED and not claim.is_returnless:
@@ -273,9 +362,22 @@ def claim_mark_replaced(*, claim_id: int, by, details: dict) -> Claim:
     return claim
 
 
-def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:
+def claim_note(*, claim_id: int, by, action: str, payload: dict) -> ClaimEvent:
+    """A change the claim's history must show that does not move the claim (an inspection recorded, a parcel
+    shipped to the customer): the apps above write it here, inside their own transaction, never directly."""
+    if action not in ClaimAction.values:
+        raise ValueError(f"unknown claim action {action!r}")
+    claim = Claim.objects.only("status").get(pk=claim_id)
+    return _record(claim, by, action, claim.status, claim.status, payload)
+
+
+def _lock(claim_id: int) -> Claim:
     # of=("self",): lock the claim only, not the order or the shared policy version row.
-    claim = Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
+    return Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
+
+
+def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:
+    claim = _lock(claim_id)
     return claim, states.require(claim.status, action, by)
 
 
@@ -287,9 +389,7 @@ def _move(claim: Claim, transition: states.Transition, by, payload: dict) -> Non
 
 
 def _record(claim: Claim, by, action: str, source: str, target: str, payload: dict) -> ClaimEvent:
-    return ClaimEvent.objects.create(
-        claim=claim, actor=by, action=action, from_status=source, to_status=target, payload=payload
-    )
+    return events.record(ClaimEvent, claim=claim, by=by, action=action, source=source, target=target, payload=payload)
 
 
 def require_text(value: str, field: str, message: str) -> None:
@@ -441,10 +541,12 @@ def sla_sweep(*, now: datetime | None = None) -> dict:
 
 
 def _sla_event(claim: Claim, action: str) -> ClaimEvent:
-    return ClaimEvent(
+    return events.build(
+        ClaimEvent,
         claim=claim,
+        by=actors.SYSTEM,
         action=action,
-        from_status=claim.status,
-        to_status=claim.status,
-        payload={"first_response_due_at": claim.first_response_due_at.isoformat()},
+        source=claim.status,
+        target=claim.status,
+        payload={"first_response_due_at": claim.first_response_due_at},
     )

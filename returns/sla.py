@@ -1,4 +1,5 @@
-"""The first-response clock: "Our customer representative will get back to you within 24 hours".
+"""The claim's clocks: the first response ("Our customer representative will get back to you within
+24 hours") and the wait for the return parcel after approval.
 
 How the clock behaves in each state:
 - requested: running. It starts when the claim arrives (``submitted_at``, the
@@ -10,6 +11,10 @@ How the clock behaves in each state:
 - approved, rejected, resolved, cancelled: answered, nothing due.
 ``first_response_met`` keeps whether the *first* answer came in time; the
 weekly SLA report counts that.
+
+The parcel clock (``awaiting_parcel_since``) runs from approval (not for a
+returnless claim) until the warehouse receives the parcel, or the claim is
+cancelled or expires. The parcel sweep (``services.parcel_sweep``) reads it.
 """
 
 from datetime import datetime, timedelta
@@ -32,8 +37,19 @@ def start_clock(claim: Claim, moment: datetime) -> None:
     claim.sla_reminded_at = claim.sla_breached_at = None
 
 
+# Actions that end the wait for the return parcel.
+PARCEL_ARRIVED_OR_GONE = frozenset({"receive", "cancel", "expire"})
+
+
 def apply(claim: Claim, action: str, now: datetime) -> None:
-    """Move the clock for a transition; the caller saves the claim."""
+    """Move the clocks for a transition; the caller saves the claim."""
+    if action == "approve":
+        claim.approved_at = now
+        if not claim.is_returnless:
+            claim.awaiting_parcel_since = now
+            claim.parcel_reminded_at = claim.parcel_escalated_at = None
+    elif action in PARCEL_ARRIVED_OR_GONE:
+        claim.awaiting_parcel_since = None
     if action in RESTARTS:
         start_clock(claim, now)
     elif action in ANSWERS and claim.first_response_due_at is not None:

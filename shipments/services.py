@@ -15,12 +15,14 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import formats, timezone
 
+from core import actors
 from returns import services as claim_services
 from returns import states, uploads
-from returns.models import Claim, ClaimEvent, ClaimStatus, EvidenceKind
+from returns.models import Claim, ClaimAction, ClaimEvent, ClaimStatus, EvidenceKind
 from shipments.models import (
     EnteredVia,
     OutboundParcel,
+    OutboundPurpose,
     ParcelCondition,
     ParcelPhoto,
     ReturnParcel,
@@ -64,12 +66,13 @@ def return_parcel_register(
 ) -> ReturnParcel:
     """The return parcel's carrier, tracking number and sent date: the claim is shipped.
 
-    ``by=None`` is the customer, through the signed link in the approval email (the
+    ``by=actors.CUSTOMER`` is the customer, through the signed link in the approval email (the
     view checked the token; the state table's 'ship' row lets the customer take it).
     Staff enter it from the customer's email. A second submission changes nothing and
     says what we already have.
     """
-    if by is not None and not by.has_perm(states.RECORD_SHIPMENT):
+    is_customer = by is actors.CUSTOMER
+    if not is_customer and not by.has_perm(states.RECORD_SHIPMENT):
         raise states.NotPermitted("You do not have permission to record return parcels.")
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
     with transaction.atomic():
@@ -87,8 +90,8 @@ def return_parcel_register(
             carrier=carrier,
             tracking_number=tracking_number,
             sent_on=sent_on,
-            entered_via=EnteredVia.CUSTOMER_LINK if by is None else EnteredVia.STAFF,
-            entered_by=by,
+            entered_via=EnteredVia.CUSTOMER_LINK if is_customer else EnteredVia.STAFF,
+            entered_by=None if is_customer else by,
         )
         claim_services.claim_mark_shipped(
             claim_id=claim.pk,
@@ -133,9 +136,12 @@ def _check_parcel_details(claim: Claim, carrier: str, tracking_number: str, sent
 
 
 def _approval_day(claim: Claim) -> date | None:
-    approved_at = (
-        ClaimEvent.objects.filter(claim=claim, action="approve").order_by("-id").values_list("created_at", flat=True)
-    ).first()
+    approved_at = claim.approved_at or (
+        ClaimEvent.objects.filter(claim=claim, action=ClaimAction.APPROVE)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     return timezone.localdate(approved_at) if approved_at else None
 
 
@@ -380,6 +386,13 @@ def unmatched_parcel_attach(*, unmatched_id: int, claim_id: int, by, note: str =
         unmatched.save(update_fields=["attached_to", "attached_by", "attached_at"])
         if not reason:
             claim = _receive_from_unmatched(claim, parcel, unmatched, by, note)
+        else:
+            claim_services.claim_note(
+                claim_id=claim.pk,
+                by=by,
+                action=ClaimAction.UNMATCHED_PARCEL_ATTACHED,
+                payload={"unmatched_parcel_id": unmatched.pk, "reason": unmatched.reason, "note": note},
+            )
     return AttachResult(unmatched_parcel=unmatched, claim=claim, is_receipt=not reason)
 
 
@@ -424,13 +437,49 @@ def _receive_from_unmatched(
 # --- Our parcels out ---------------------------------------------------------
 
 
-def outbound_parcel_ship(*, parcel_id: int, by, carrier: str, tracking_number: str) -> OutboundParcel:
-    """A replacement, or the customer's goods after a failed warranty inspection, left with the carrier.
+def outbound_parcel_open(*, claim_id: int, purpose: str) -> OutboundParcel:
+    """The claim's parcel of this purpose (one per claim and purpose), made when first needed.
 
-    The claim's status is not changed here: the warranty and refund work decides when it is replaced.
+    Called by the apps that decide something goes out (a failed warranty inspection, an approved
+    replacement), inside their transaction; returned locked.
+    """
+    parcel, _ = OutboundParcel.objects.select_for_update(of=("self",)).get_or_create(claim_id=claim_id, purpose=purpose)
+    return parcel
+
+
+def outbound_parcel_set_serials(*, parcel_id: int, serial_numbers: list[str]) -> OutboundParcel:
+    """The serials the parcel carries (warranty adds a replacement's, removes a cancelled one's)."""
+    parcel = OutboundParcel.objects.select_for_update(of=("self",)).get(pk=parcel_id)
+    if parcel.shipped_at is not None:
+        raise AlreadyDone(f"{parcel} already left ({parcel.carrier} {parcel.tracking_number}).")
+    parcel.serial_numbers = list(serial_numbers)
+    parcel.save(update_fields=["serial_numbers"])
+    return parcel
+
+
+def outbound_parcel_ship(*, parcel_id: int, by, carrier: str, tracking_number: str) -> OutboundParcel:
+    """The customer's goods, sent back after a failed warranty inspection, left with the carrier.
+
+    A replacement parcel is not shipped here: its replacement's own service ships it
+    (``warranty.services.replacement_ship``), which marks the replacements shipped and the claim
+    replaced in the same transaction, so parcel, replacement and claim never disagree.
     """
     if not by.has_perm(SHIP_OUTBOUND_PERMISSION):
         raise PermissionDenied("You do not have permission to ship parcels.")
+    purpose = OutboundParcel.objects.filter(pk=parcel_id).values_list("purpose", flat=True).get()
+    if purpose == OutboundPurpose.REPLACEMENT:
+        raise states.InvalidTransition(
+            "A replacement parcel is shipped from its replacement (Warranty › Replacements › Ship), which also marks "
+            "the replacement shipped and the claim replaced. Nothing was changed."
+        )
+    return outbound_parcel_mark_shipped(parcel_id=parcel_id, by=by, carrier=carrier, tracking_number=tracking_number)
+
+
+def outbound_parcel_mark_shipped(*, parcel_id: int, by, carrier: str, tracking_number: str) -> OutboundParcel:
+    """Record that one of our parcels left, with an event on the claim; the claim's status is its owner's.
+
+    Replacement parcels come here only through ``warranty.services.replacement_ship``.
+    """
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
     errors = {}
     if not carrier:
@@ -454,6 +503,18 @@ def outbound_parcel_ship(*, parcel_id: int, by, carrier: str, tracking_number: s
         parcel.carrier, parcel.tracking_number = carrier, tracking_number
         parcel.shipped_at, parcel.shipped_by = timezone.now(), by
         parcel.save(update_fields=["carrier", "tracking_number", "shipped_at", "shipped_by"])
+        claim_services.claim_note(
+            claim_id=parcel.claim_id,
+            by=by,
+            action=ClaimAction.OUTBOUND_SHIPPED,
+            payload={
+                "outbound_parcel_id": parcel.pk,
+                "purpose": parcel.purpose,
+                "carrier": carrier,
+                "tracking_number": tracking_number,
+                "serial_numbers": parcel.serial_numbers,
+            },
+        )
     return parcel
 
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from core import actors
 from returns import links, states
 from returns.models import ClaimStatus
 from shipments import services
@@ -32,7 +33,7 @@ def return_tracking(request, token):
     form = TrackingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            parcel = services.return_parcel_register(claim_id=claim.pk, by=None, **form.cleaned_data)
+            parcel = services.return_parcel_register(claim_id=claim.pk, by=actors.CUSTOMER, **form.cleaned_data)
         except services.ParcelAlreadyRegistered as already:
             return _already(request, claim, already.parcel)
         except states.InvalidTransition:

@@ -13,10 +13,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from returns import states
 from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
 from returns.models import Claim, ClaimType
-from warranty import selectors, services
+from warranty import selectors, services, states
 from warranty.models import Replacement, ReplacementEvent, ReplacementKind
 
 # The values each action asks for: (POST field, label, input type, required).
@@ -37,7 +36,7 @@ ACTION_SERVICES = {
     "ship": services.replacement_ship,
     "cancel": services.replacement_cancel,
 }
-assert set(ACTION_SERVICES) == set(services.ACTIONS), "every button needs a row in the replacement's table"
+assert set(ACTION_SERVICES) == set(states.ACTIONS), "every button needs a row in the replacement's table"
 
 
 def _claim_link(claim: Claim):
@@ -153,7 +152,7 @@ class ReplacementAdmin(ServiceOnlyAdmin):
                     for name, label, input_type, required in ACTION_FIELDS[transition.action]
                 ],
             }
-            for transition in services.allowed(replacement.status, request.user)
+            for transition in states.allowed(replacement.status, request.user)
         ]
         context = {**(extra_context or {}), "replacement_actions": actions, "kinds": ReplacementKind.choices}
         return super().change_view(request, object_id, form_url, extra_context=context)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.events import Event
 from returns.models import Claim, ClaimItem
 from shipments.models import OutboundParcel
 
@@ -86,21 +87,18 @@ class Replacement(models.Model):
         return f"Replacement #{self.pk} ({what}) for {self.claim}"
 
 
-class ReplacementEvent(models.Model):
+class ReplacementAction(models.TextChoices):
+    PROPOSE = "propose", "Proposed"
+    APPROVE = "approve", "Approved"
+    SHIP = "ship", "Shipped"
+    CANCEL = "cancel", "Cancelled"
+
+
+class ReplacementEvent(Event):
     """One row per change to a replacement: its audit trail, nobody edits it."""
 
     replacement = models.ForeignKey(Replacement, related_name="events", on_delete=models.CASCADE)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    action = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40, choices=ReplacementAction.choices)
 
-    class Meta:
+    class Meta(Event.Meta):
         ordering = ["replacement_id", "id"]
-
-    def __str__(self):
-        return f"{self.action} {self.from_status}→{self.to_status}"

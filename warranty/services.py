@@ -12,68 +12,26 @@ claim and purpose): every approved replacement of a claim travels in it, and
 shipping one ships them all.
 """
 
-from dataclasses import dataclass
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from returns import notifications, states
+from core import actors, events
+from returns import notifications
 from returns import services as claim_services
-from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType
+from returns.models import Claim, ClaimAction, ClaimItem, ClaimStatus, ClaimType
 from shipments import services as shipment_services
-from shipments.models import OutboundParcel, OutboundPurpose
-from warranty.models import Replacement, ReplacementEvent, ReplacementKind
+from shipments.models import OutboundPurpose
+from warranty import states
+from warranty.models import Replacement, ReplacementAction, ReplacementEvent, ReplacementKind
 from warranty.models import ReplacementStatus as R
 
-PROPOSE = "warranty.add_replacement"
-APPROVE = "warranty.approve_replacement"
-# Shipping is the claim's "replace" transition: the one table says who may take it.
-SHIP = states.REPLACE
 # A warranty item is inspected while the claim is shipped; the claim is inspected once every item is.
 PROPOSABLE_CLAIM_STATUSES = (ClaimStatus.SHIPPED, ClaimStatus.INSPECTED)
 
 
-@dataclass(frozen=True)
-class Transition:
-    action: str
-    source: str
-    target: str
-    permission: str
-    label: str
-
-
-# The replacement's own table: the services and the admin's buttons read it.
-TRANSITIONS = (
-    Transition("approve", R.PROPOSED, R.APPROVED, APPROVE, "Approve the replacement"),
-    Transition("ship", R.APPROVED, R.SHIPPED, SHIP, "Ship the replacement"),
-    Transition("cancel", R.PROPOSED, R.CANCELLED, APPROVE, "Cancel the replacement"),
-    Transition("cancel", R.APPROVED, R.CANCELLED, APPROVE, "Cancel the replacement"),
-)
-ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
-_PAST = {"approve": "approved", "ship": "shipped", "cancel": "cancelled"}
-
-
 class ReplacementRefused(states.InvalidTransition):
     """The table allows the action, the claim or the policy does not (yet); the message says why."""
-
-
-def require(status: str, action: str, user) -> Transition:
-    """The transition for ``action`` from ``status``, if the table and the user's permissions allow it."""
-    transition = next((t for t in TRANSITIONS if t.source == status and t.action == action), None)
-    if transition is None:
-        if any(t.action == action and t.target == status for t in TRANSITIONS):
-            # Two people clicked at once and the other one was first.
-            raise states.InvalidTransition(f"This replacement is already {_PAST[action]}; nothing was changed.")
-        raise states.InvalidTransition(f"A replacement that is {R(status).label.lower()} cannot be {_PAST[action]}.")
-    if not user.has_perm(transition.permission):
-        raise states.NotPermitted(f"You do not have permission to {transition.label[0].lower()}{transition.label[1:]}.")
-    return transition
-
-
-def allowed(status: str, user) -> list[Transition]:
-    """The actions this user may take on a replacement in ``status``: the admin's buttons."""
-    return [t for t in TRANSITIONS if t.source == status and user.has_perm(t.permission)]
 
 
 # --- Propose ------------------------------------------------------------------
@@ -88,7 +46,7 @@ def replacement_propose(
     is shipped (the item is being inspected) or inspected. Idempotent: an item
     has one replacement, so a second call returns the first, unchanged.
     """
-    if not by.has_perm(PROPOSE):
+    if not by.has_perm(states.PROPOSE):
         raise states.NotPermitted("You do not have permission to propose replacements; the warehouse does.")
     kind, part_description = _check_kind(kind, part_description)
     claim_id = ClaimItem.objects.values_list("claim_id", flat=True).get(pk=claim_item_id)
@@ -116,7 +74,9 @@ def replacement_propose(
             reason=(reason or "").strip(),
             proposed_by=by,
         )
-        _record(replacement, by, "propose", "", replacement.status, {"kind": kind, "part": part_description})
+        _record(
+            replacement, by, ReplacementAction.PROPOSE, "", replacement.status, {"kind": kind, "part": part_description}
+        )
     return replacement
 
 
@@ -158,7 +118,7 @@ def replacement_approve(
     replacement_serial = (replacement_serial or "").strip()
     with transaction.atomic():
         claim, replacement = _lock(replacement_id)
-        transition = require(replacement.status, "approve", by)
+        transition = states.require(replacement.status, "approve", by)
         _require_inspected(claim)
         payload = {}
         if kind is not None and (kind, (part_description or "").strip()) != (
@@ -172,17 +132,16 @@ def replacement_approve(
             }
             replacement.kind, replacement.part_description = new_kind, new_part
         _check_replacement_serial(replacement, replacement_serial)
-        parcel, _ = OutboundParcel.objects.select_for_update(of=("self",)).get_or_create(
-            claim=claim, purpose=OutboundPurpose.REPLACEMENT
-        )
+        parcel = shipment_services.outbound_parcel_open(claim_id=claim.pk, purpose=OutboundPurpose.REPLACEMENT)
         if parcel.shipped_at is not None:
             raise ReplacementRefused(
                 f"{claim}'s replacement parcel already left ({parcel.carrier} {parcel.tracking_number}); "
                 "a claim has one replacement parcel."
             )
         if replacement_serial:
-            parcel.serial_numbers = [*parcel.serial_numbers, replacement_serial]
-            parcel.save(update_fields=["serial_numbers"])
+            shipment_services.outbound_parcel_set_serials(
+                parcel_id=parcel.pk, serial_numbers=[*parcel.serial_numbers, replacement_serial]
+            )
         replacement.replacement_serial = replacement_serial
         replacement.outbound_parcel = parcel
         replacement.approved_by, replacement.approved_at = by, timezone.now()
@@ -241,7 +200,7 @@ def replacement_ship(*, replacement_id: int, by, carrier: str, tracking_number: 
     carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
     with transaction.atomic():
         claim, replacement = _lock(replacement_id)
-        transition = require(replacement.status, "ship", by)
+        transition = states.require(replacement.status, "ship", by)
         _require_inspected(claim)
         siblings = list(
             Replacement.objects.select_for_update(of=("self",))
@@ -256,32 +215,62 @@ def replacement_ship(*, replacement_id: int, by, carrier: str, tracking_number: 
                 "Approve or cancel the other proposed replacements of this claim first "
                 f"({', '.join(_item_words(s) for s in waiting)}): they travel in one parcel."
             )
-        parcel = shipment_services.outbound_parcel_ship(
+        parcel = shipment_services.outbound_parcel_mark_shipped(
             parcel_id=replacement.outbound_parcel_id, by=by, carrier=carrier, tracking_number=tracking_number
         )
-        shipped = [replacement, *(s for s in siblings if s.status == R.APPROVED)]
-        for each in shipped:
-            _move(each, transition, by, {"carrier": parcel.carrier, "tracking_number": parcel.tracking_number})
-        claim_services.claim_mark_replaced(
-            claim_id=claim.pk,
-            by=by,
-            details={
-                "carrier": parcel.carrier,
-                "tracking_number": parcel.tracking_number,
-                "outbound_parcel_id": parcel.pk,
-                "replacement_ids": [each.pk for each in shipped],
-                "replacement_serials": [each.replacement_serial for each in shipped if each.replacement_serial],
-            },
-        )
-        claim.refresh_from_db(fields=["status"])
-        notifications.email_customer(
-            claim=claim,
-            template="replacement_shipped",
-            carrier=parcel.carrier,
-            tracking_number=parcel.tracking_number,
-            replacements=[_email_line(each) for each in shipped],
-        )
+        _ship(claim, [replacement, *(s for s in siblings if s.status == R.APPROVED)], parcel, transition, by)
     return replacement
+
+
+def _ship(claim: Claim, shipped: list[Replacement], parcel, transition: states.Transition, by) -> None:
+    """The replacements left in ``parcel``: shipped, the claim replaced, the customer emailed."""
+    for each in shipped:
+        _move(each, transition, by, {"carrier": parcel.carrier, "tracking_number": parcel.tracking_number})
+    claim_services.claim_mark_replaced(
+        claim_id=claim.pk,
+        by=by,
+        details={
+            "carrier": parcel.carrier,
+            "tracking_number": parcel.tracking_number,
+            "outbound_parcel_id": parcel.pk,
+            "replacement_ids": [each.pk for each in shipped],
+            "replacement_serials": [each.replacement_serial for each in shipped if each.replacement_serial],
+        },
+    )
+    claim.refresh_from_db(fields=["status"])
+    notifications.email_customer(
+        claim=claim,
+        template="replacement_shipped",
+        carrier=parcel.carrier,
+        tracking_number=parcel.tracking_number,
+        replacements=[_email_line(each) for each in shipped],
+    )
+
+
+def replacements_reconcile_shipped_parcel(*, claim_id: int) -> int:
+    """Heal a claim whose replacement parcel left while its replacements stayed approved (the parcel was marked
+    shipped outside ``replacement_ship``, before ``outbound_parcel_ship`` refused that): as the system, the
+    replacements are shipped and the claim replaced, with the customer's email. Returns how many moved.
+    """
+    with transaction.atomic():
+        claim = _lock_claim(claim_id)
+        approved = list(
+            Replacement.objects.select_for_update(of=("self",))
+            .filter(claim=claim, status=R.APPROVED, outbound_parcel__shipped_at__isnull=False)
+            .select_related("claim_item__order_line__product", "outbound_parcel")
+            .order_by("pk")
+        )
+        if not approved or claim.status != ClaimStatus.INSPECTED:
+            return 0
+        transition = states.require(R.APPROVED, "ship", actors.SYSTEM)
+        _ship(claim, approved, approved[0].outbound_parcel, transition, actors.SYSTEM)
+        claim_services.claim_note(
+            claim_id=claim.pk,
+            by=actors.SYSTEM,
+            action=ClaimAction.RECONCILED,
+            payload={"what": "replacement_parcel_shipped", "replacement_ids": [each.pk for each in approved]},
+        )
+    return len(approved)
 
 
 def _email_line(replacement: Replacement) -> str:
@@ -308,14 +297,14 @@ def replacement_cancel(*, replacement_id: int, by, reason: str) -> Replacement:
         raise ValidationError({"reason": "Write why the replacement is cancelled."})
     with transaction.atomic():
         _claim, replacement = _lock(replacement_id)
-        transition = require(replacement.status, "cancel", by)
+        transition = states.require(replacement.status, "cancel", by)
         if replacement.outbound_parcel_id and replacement.replacement_serial:
-            parcel = OutboundParcel.objects.select_for_update(of=("self",)).get(pk=replacement.outbound_parcel_id)
-            serials = list(parcel.serial_numbers)
+            serials = list(replacement.outbound_parcel.serial_numbers)
             if replacement.replacement_serial in serials:
                 serials.remove(replacement.replacement_serial)
-                parcel.serial_numbers = serials
-                parcel.save(update_fields=["serial_numbers"])
+                shipment_services.outbound_parcel_set_serials(
+                    parcel_id=replacement.outbound_parcel_id, serial_numbers=serials
+                )
         replacement.cancelled_by, replacement.cancelled_at = by, timezone.now()
         replacement.cancel_reason = reason
         _move(replacement, transition, by, {"reason": reason})
@@ -342,15 +331,15 @@ def _lock(replacement_id: int) -> tuple[Claim, Replacement]:
     return claim, replacement
 
 
-def _move(replacement: Replacement, transition: Transition, by, payload: dict) -> None:
+def _move(replacement: Replacement, transition: states.Transition, by, payload: dict) -> None:
     replacement.status = transition.target
     replacement.save()
     _record(replacement, by, transition.action, transition.source, transition.target, payload)
 
 
 def _record(replacement: Replacement, by, action: str, source: str, target: str, payload: dict) -> ReplacementEvent:
-    return ReplacementEvent.objects.create(
-        replacement=replacement, actor=by, action=action, from_status=source, to_status=target, payload=payload
+    return events.record(
+        ReplacementEvent, replacement=replacement, by=by, action=action, source=source, target=target, payload=payload
     )
 
 

@@ -86,7 +86,9 @@ def data():
     }
 
     def approve(claim, moment):
-        event = ClaimEvent.objects.create(claim=claim, action="approve", from_status="requested", to_status="approved")
+        event = ClaimEvent.objects.create(
+            claim=claim, actor_kind="system", action="approve", from_status="requested", to_status="approved"
+        )
         ClaimEvent.objects.filter(pk=event.pk).update(created_at=moment)
 
     approve(c["c1"], local(2026, 1, 5, 12))

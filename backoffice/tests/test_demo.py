@@ -191,7 +191,8 @@ def test_refunds_wait_for_finance_or_are_paid_manually():
         paid = refund(key)
         assert paid.status == RefundStatus.SUCCEEDED and paid.provider_reference
         assert paid.claim.status == ClaimStatus.REFUNDED
-        assert paid.claim.events.get(action="refund").actor.username == "finance"
+        assert paid.events.get(action="record_manual_payment").actor.username == "finance"
+        assert paid.claim.events.get(action="refund").actor_kind == "system"
     assert refund("no-reason-refunded-with-deduction").lines.filter(kind="deduction").exists()
     assert demo_claim("doa-missing-item-refunded").is_returnless
 

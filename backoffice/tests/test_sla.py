@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from backoffice import sla
+from inspections.services import inspection_propose_refund
 from refunds import services as refund_services
 from refunds.models import Refund, RefundStatus
 from refunds.tests.conftest import finance_user, inspected_claim
@@ -52,9 +53,10 @@ def inspector(django_user_model):
 
 
 def approved_refund(inspector, finance, at=FRIDAY_EVENING) -> Refund:
+    """Inspected (so proposed) and approved at ``at``: the refund clock starts at the inspection."""
     claim = inspected_claim(inspector, ["full_refund"])
-    refund = refund_services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
     with time_machine.travel(at, tick=False):
+        refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
         return refund_services.refund_approve(refund_id=refund.pk, by=finance)
 
 
@@ -150,14 +152,13 @@ def known_figures(inspector):
     day = dt.timedelta(days=1)
     started = dt.datetime(2026, 11, 17, 10, 0, tzinfo=SHANGHAI)  # Tuesday of W47
 
-    def refund(status, *, target, due, succeeded_at=None, approved_at=started, second_approved_at=None):
+    def refund(status, *, target, due, succeeded_at=None, inspected_at=started):
         claim = inspected_claim(inspector, ["full_refund"])
         Claim.objects.filter(pk=claim.pk).update(submitted_at=NOW - dt.timedelta(weeks=30))  # not in the claims
-        pk = refund_services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector).pk
+        pk = inspection_propose_refund(claim_id=claim.pk, by=inspector).pk
         Refund.objects.filter(pk=pk).update(
             status=status,
-            approved_at=approved_at,
-            second_approved_at=second_approved_at,
+            clock_started_at=inspected_at,
             refund_target_at=target,
             refund_due_at=due,
             succeeded_at=succeeded_at,
@@ -169,14 +170,10 @@ def known_figures(inspector):
     refund(succeeded, target=NOW - 5 * day, due=NOW - 3 * day, succeeded_at=NOW - day)  # late for both
     refund(RefundStatus.PROCESSING, target=NOW - day, due=NOW + day)  # missed the 5, the 7 still open
     refund(RefundStatus.CANCELLED, target=NOW - 5 * day, due=NOW - 3 * day)  # owes nothing: left out
-    refund(  # approved Sunday of W46, second approval Monday of W47: counts in W47, nothing judged yet
-        RefundStatus.APPROVED,
-        target=NOW + day,
-        due=NOW + 3 * day,
-        approved_at=monday_47 - day,
-        second_approved_at=monday_47,
-    )
-    refund(RefundStatus.PROPOSED, target=None, due=None, approved_at=None)  # no clock
+    # inspected Monday of W47, still waiting for finance's approvals: counts in W47 (the approval time is
+    # inside the promise), nothing judged yet
+    refund(RefundStatus.AWAITING_SECOND_APPROVAL, target=NOW + day, due=NOW + 3 * day, inspected_at=monday_47)
+    refund(RefundStatus.PROPOSED, target=NOW + day, due=NOW + 3 * day, inspected_at=monday_47 - day)  # W46
 
 
 def test_the_sla_page_shows_the_weekly_shares_on_known_figures(client, manager, known_figures):
@@ -191,11 +188,11 @@ def test_the_sla_page_shows_the_weekly_shares_on_known_figures(client, manager, 
     rows = {row["week"]: row for row in response.context["rows"]}
     w48, w47, w46 = rows["2026-W48"], rows["2026-W47"], rows["2026-W46"]
     assert (w48["received"], w48["judged"], w48["met"], w48["met_share"]) == (4, 3, 1, 33)
-    assert (w48["approved"], w48["target_share"], w48["due_share"]) == (0, None, None)
+    assert (w48["started"], w48["target_share"], w48["due_share"]) == (0, None, None)
     assert (w47["received"], w47["judged"], w47["met"], w47["met_share"]) == (1, 1, 1, 100)
-    assert (w47["approved"], w47["target_judged"], w47["within_target"], w47["target_share"]) == (5, 4, 1, 25)
+    assert (w47["started"], w47["target_judged"], w47["within_target"], w47["target_share"]) == (5, 4, 1, 25)
     assert (w47["due_judged"], w47["within_due"], w47["due_share"]) == (3, 2, 67)
-    assert (w46["received"], w46["approved"]) == (0, 0)
+    assert (w46["received"], w46["started"], w46["target_judged"]) == (0, 1, 0)
     html = response.content.decode()
     assert '25 % <span class="quiet">(1 / 4)</span>' in html and '67 % <span class="quiet">(2 / 3)</span>' in html
 

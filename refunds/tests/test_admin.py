@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from refunds import services
+from inspections.services import inspection_propose_refund
 from refunds.models import Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim
 from returns.models import ClosureDay
@@ -25,7 +25,7 @@ QUEUE = reverse("admin:refunds_refund_changelist")
 
 def refund_in(inspector, status, *, currency="USD", unit_price="49.90", **fields):
     claim = inspected_claim(inspector, ["full_refund"], currency=currency, unit_price=unit_price)
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
     Refund.objects.filter(pk=refund.pk).update(status=status, **fields)
     return Refund.objects.get(pk=refund.pk)
 

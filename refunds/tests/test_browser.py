@@ -2,7 +2,7 @@
 
 import pytest
 
-from refunds import services
+from inspections.services import inspection_propose_refund
 from refunds.models import Provider, Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim
 from returns.models import ClaimStatus
@@ -15,7 +15,7 @@ def test_finance_approves_a_proposed_refund_and_sees_it_succeed(
 ):
     pi = stripe_fake.add_payment_intent(10_000, "usd")
     claim = inspected_claim(inspector, ["full_refund"], unit_price="49.90", payment_reference=pi)
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
     assert refund.provider == Provider.STRIPE
 
     page.goto(f"{live_server.url}/admin/login/")

@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from backoffice.tasks import propose_missing_refunds
+from core import actors
+from inspections.services import inspection_propose_refund
 from refunds import services, states
 from refunds.models import LineKind, Provider, Refund, RefundEvent, RefundPurpose, RefundStatus
 from refunds.services import LineChange
@@ -31,7 +34,7 @@ def kinds(refund):
 def test_full_refund_with_shipping_proposes_goods_and_a_shipping_line_to_enter(inspector):
     claim = inspected_claim(inspector, ["full_refund_with_shipping"], unit_price="49.90", quantity=2)
 
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
     assert kinds(refund) == [(LineKind.GOODS, Decimal("99.800")), (LineKind.RETURN_SHIPPING, Decimal("0.000"))]
     shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
@@ -42,7 +45,7 @@ def test_full_refund_with_shipping_proposes_goods_and_a_shipping_line_to_enter(i
 def test_full_refund_proposes_the_goods_at_the_paid_amount(inspector):
     claim = inspected_claim(inspector, ["full_refund", "full_refund"], unit_price="10.005")
 
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
     assert kinds(refund) == [(LineKind.GOODS, Decimal("10.010")), (LineKind.GOODS, Decimal("10.010"))]  # half up
     assert refund.total == Decimal("20.02")
@@ -53,7 +56,7 @@ def test_reduced_refund_deducts_the_inspections_amount_with_its_reason(inspector
         inspector, ["reduced_refund"], unit_price="80.00", deduction_amount=Decimal("15"), deduction_reason="Scratched"
     )
 
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
     assert kinds(refund) == [(LineKind.GOODS, Decimal("80.000")), (LineKind.DEDUCTION, Decimal("15.000"))]
     assert refund.lines.get(kind=LineKind.DEDUCTION).reason == "Scratched"
@@ -63,7 +66,7 @@ def test_reduced_refund_deducts_the_inspections_amount_with_its_reason(inspector
 def test_reduced_refund_deducts_a_percent_of_the_goods(inspector):
     claim = inspected_claim(inspector, ["reduced_refund"], unit_price="33.33", deduction_percent=Decimal("15"))
 
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
     assert refund.lines.get(kind=LineKind.DEDUCTION).amount == Decimal("5.00")  # 4.9995 rounded half up
     assert refund.total == Decimal("28.33")
@@ -73,22 +76,22 @@ def test_reduced_refund_deducts_a_percent_of_the_goods(inspector):
 def test_replacement_and_return_to_customer_propose_no_refund(inspector, outcome):
     claim = inspected_claim(inspector, [outcome])
 
-    assert services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector) is None
+    assert inspection_propose_refund(claim_id=claim.pk, by=inspector) is None
     assert not Refund.objects.exists()
 
 
 def test_proposing_twice_returns_the_same_refund(inspector):
     claim = inspected_claim(inspector, ["full_refund"])
 
-    first = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
-    second = services.refund_propose_from_inspection(claim_id=claim.pk, by=None)
+    first = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    second = inspection_propose_refund(claim_id=claim.pk, by=actors.SYSTEM)
 
     assert first.pk == second.pk and Refund.objects.count() == 1
 
 
 def test_one_refund_per_claim_and_purpose_in_the_database(inspector):
     claim = inspected_claim(inspector, ["full_refund"])
-    services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Refund.objects.create(claim=claim, purpose=RefundPurpose.INSPECTION, currency="USD")
@@ -97,30 +100,31 @@ def test_one_refund_per_claim_and_purpose_in_the_database(inspector):
 def test_returnless_claim_gets_its_goods_refunded_without_shipping():
     claim = returnless_claim(unit_price="19.99", quantity=3)
 
-    refund = services.refund_propose_returnless(claim_id=claim.pk, by=None)
+    refund = services.refund_propose_returnless(claim_id=claim.pk, by=actors.SYSTEM)
 
     assert kinds(refund) == [(LineKind.GOODS, Decimal("59.970"))]
     assert refund.purpose == RefundPurpose.RETURNLESS
 
 
-def test_the_sweep_proposes_refunds_for_returnless_and_inspected_claims(inspector):
+def test_the_backstop_proposes_refunds_for_returnless_and_inspected_claims_as_the_system(inspector):
     returnless = returnless_claim()
     inspected = inspected_claim(inspector, ["full_refund"])
     replaced = inspected_claim(inspector, ["replacement"])
 
-    assert services.refunds_propose_missing() == 2
-    assert services.refunds_propose_missing() == 0
+    assert propose_missing_refunds() == 2
+    assert propose_missing_refunds() == 0
 
     assert set(Refund.objects.values_list("claim_id", flat=True)) == {returnless.pk, inspected.pk}
     assert not Refund.objects.filter(claim=replaced).exists()
+    assert set(RefundEvent.objects.filter(action="propose").values_list("actor_kind", flat=True)) == {"system"}
 
 
 def test_provider_is_manual_when_the_order_has_no_payment_reference(inspector, stripe_settings):
     with_reference = inspected_claim(inspector, ["full_refund"], payment_reference="pi_123")
     without = inspected_claim(inspector, ["full_refund"])
 
-    assert services.refund_propose_from_inspection(claim_id=with_reference.pk, by=None).provider == Provider.STRIPE
-    assert services.refund_propose_from_inspection(claim_id=without.pk, by=None).provider == Provider.MANUAL
+    assert inspection_propose_refund(claim_id=with_reference.pk, by=actors.SYSTEM).provider == Provider.STRIPE
+    assert inspection_propose_refund(claim_id=without.pk, by=actors.SYSTEM).provider == Provider.MANUAL
 
 
 # --- The money rule and adjustments -------------------------------------------------------
@@ -128,7 +132,7 @@ def test_provider_is_manual_when_the_order_has_no_payment_reference(inspector, s
 
 def proposed(inspector, outcomes=("full_refund",), **kwargs):
     claim = inspected_claim(inspector, list(outcomes), **kwargs)
-    return services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    return inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
 
 def test_finance_enters_the_shipping_from_the_receipt_with_a_reason(inspector, finance):
@@ -185,10 +189,12 @@ def test_the_total_never_exceeds_paid_plus_shipping_and_stays_above_zero(inspect
             changes=[LineChange(kind=LineKind.DEDUCTION, description="Missing strap", amount=Decimal("20.00"))],
             reason="strap missing",
         )
+    refund = proposed(inspector, ["full_refund_with_shipping"], unit_price="20.00")
+    shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
     refund = services.refund_adjust_lines(
         refund_id=refund.pk,
         by=finance,
-        changes=[LineChange(kind=LineKind.RETURN_SHIPPING, description="Return label", amount=Decimal("6.00"))],
+        changes=[LineChange(line_id=shipping.pk, amount=Decimal("6.00"))],
         reason="receipt",
     )
     assert refund.total == Decimal("26.00")  # 20 paid + 6 shipping, and no more
@@ -271,7 +277,7 @@ def test_approving_an_approved_refund_again_changes_nothing(inspector, finance):
     refund = proposed(inspector)
     services.refund_approve(refund_id=refund.pk, by=finance)
 
-    with pytest.raises(states.InvalidTransition, match="cannot be approved"):
+    with pytest.raises(states.InvalidTransition, match="This refund is already approved, not sent yet; nothing was"):
         services.refund_approve(refund_id=refund.pk, by=finance)
     assert refund.events.filter(action="approve").count() == 1
 
@@ -324,7 +330,10 @@ def test_manual_refund_waits_for_finance_to_enter_the_reference(inspector, finan
     claim = refund.claim
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.REFUNDED
-    assert ClaimEvent.objects.get(claim=claim, action="refund").actor == finance
+    # finance recorded the payment (the refund's event); the claim followed as the system
+    assert refund.events.get(action="record_manual_payment").actor == finance
+    event = ClaimEvent.objects.get(claim=claim, action="refund")
+    assert (event.actor, event.actor_kind) == (None, "system")
     email = OutboundEmail.objects.get(claim=claim, template="refund_sent")
     assert "49.90 USD" in email.body_text and "BANK-77812" in email.body_text
     assert email.subject == f"Your refund was sent ({claim.rma_number})"

@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backoffice.celery import app as celery_app
+from core import actors
+from inspections.services import inspection_propose_refund
 from refunds import services
 from refunds.models import Refund, RefundEvent, RefundStatus
 from refunds.tests.conftest import inspected_claim
@@ -45,9 +47,10 @@ def manager(django_user_model):
 
 
 def approved_refund(inspector, by, at=FRIDAY_EVENING, unit_price="49.90"):
+    """Inspected (and so proposed) at ``at``, approved at once: the clock starts at the inspection."""
     claim = inspected_claim(inspector, ["full_refund"], unit_price=unit_price)
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
     with time_machine.travel(at, tick=False):
+        refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
         return services.refund_approve(refund_id=refund.pk, by=by)
 
 
@@ -67,7 +70,7 @@ def sla_events(refund):
 # --- Deadlines --------------------------------------------------------------------------------
 
 
-def test_approved_on_friday_evening_the_target_and_the_deadline_count_from_monday(inspector, finance):
+def test_inspected_on_friday_evening_the_target_and_the_deadline_count_from_monday(inspector, finance):
     refund = approved_refund(inspector, finance)
 
     assert refund.status == RefundStatus.APPROVED
@@ -75,15 +78,36 @@ def test_approved_on_friday_evening_the_target_and_the_deadline_count_from_monda
     assert (stored.refund_target_at, stored.refund_due_at) == (TARGET, DUE)
 
 
-def test_the_clock_starts_at_the_second_approval_when_two_are_needed(inspector, finance, finance2):
+def test_finances_approval_time_is_inside_the_promise(inspector, finance, finance2):
+    """The clock starts at the inspection: neither approval moves the deadlines."""
     refund = approved_refund(inspector, finance, unit_price="900.00")  # above the USD threshold
 
     assert refund.status == RefundStatus.AWAITING_SECOND_APPROVAL
-    assert (refund.refund_target_at, refund.refund_due_at) == (None, None)
+    assert (refund.clock_started_at, refund.refund_target_at, refund.refund_due_at) == (FRIDAY_EVENING, TARGET, DUE)
     with time_machine.travel(dt.datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI), tick=False):  # Tuesday
         refund = services.refund_approve(refund_id=refund.pk, by=finance2)
-    assert refund.refund_target_at == dt.datetime.combine(dt.date(2026, 12, 1), dt.time.max, tzinfo=SHANGHAI)
-    assert refund.refund_due_at == dt.datetime.combine(dt.date(2026, 12, 3), dt.time.max, tzinfo=SHANGHAI)
+    assert (refund.refund_target_at, refund.refund_due_at) == (TARGET, DUE)
+
+
+def test_a_proposed_refund_already_runs_and_finance_is_reminded_once_while_it_waits(inspector, finance, staff_emails):
+    claim = inspected_claim(inspector, ["full_refund"])
+    with time_machine.travel(FRIDAY_EVENING, tick=False):
+        refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    assert (refund.refund_target_at, refund.refund_due_at) == (TARGET, DUE)
+
+    # Friday evening is day 0: Monday 23 is day 1, the reminder comes at the end of Tuesday 24 (day 2)
+    day_two_end = dt.datetime.combine(dt.date(2026, 11, 24), dt.time.max, tzinfo=SHANGHAI)
+    assert sweep_at(day_two_end - dt.timedelta(seconds=1))["approval_reminded"] == 0
+    assert sweep_at(day_two_end)["approval_reminded"] == 1
+    assert sweep_at(day_two_end + dt.timedelta(hours=1))["approval_reminded"] == 0
+
+    (event,) = ClaimEvent.objects.filter(claim_id=refund.claim_id, action="refund_approval_reminded")
+    assert (event.actor_kind, event.payload["refund_status"]) == ("system", RefundStatus.PROPOSED)
+    (digest,) = OutboundEmail.objects.filter(template="refund_approval_waiting")
+    assert digest.to == "payer@example.com" and str(refund) in digest.body_text
+    # still unapproved at the target: reminded again as every running refund is, and escalated past the deadline
+    assert sweep_at(TARGET)["reminded"] == 1
+    assert sweep_at(DUE + dt.timedelta(seconds=1))["escalated"] == 1
 
 
 # --- The sweep at each threshold ------------------------------------------------------------------
@@ -92,14 +116,14 @@ def test_the_clock_starts_at_the_second_approval_when_two_are_needed(inspector, 
 def test_nothing_happens_before_the_target(inspector, finance, staff_emails):
     refund = approved_refund(inspector, finance)
 
-    assert sweep_at(TARGET - dt.timedelta(seconds=1)) == {"reminded": 0, "escalated": 0}
+    assert sweep_at(TARGET - dt.timedelta(seconds=1)) == {"approval_reminded": 0, "reminded": 0, "escalated": 0}
     assert sla_events(refund) == []
 
 
 def test_finance_is_reminded_at_the_five_day_target_on_the_claims_history(inspector, finance, staff_emails):
     refund = approved_refund(inspector, finance)
 
-    assert sweep_at(TARGET) == {"reminded": 1, "escalated": 0}
+    assert sweep_at(TARGET) == {"approval_reminded": 0, "reminded": 1, "escalated": 0}
 
     (event,) = ClaimEvent.objects.filter(claim_id=refund.claim_id, action="refund_sla_reminded")
     assert event.from_status == event.to_status == ClaimStatus.INSPECTED
@@ -121,7 +145,7 @@ def test_overdue_refunds_are_escalated_to_managers_once_in_one_digest(inspector,
     first, second = approved_refund(inspector, finance), approved_refund(inspector, finance)
     sweep_at(TARGET)
 
-    assert sweep_at(DUE + dt.timedelta(microseconds=1)) == {"reminded": 0, "escalated": 2}
+    assert sweep_at(DUE + dt.timedelta(microseconds=1)) == {"approval_reminded": 0, "reminded": 0, "escalated": 2}
 
     (digest,) = OutboundEmail.objects.filter(template="refund_sla_overdue")
     assert digest.to == "boss@example.com"
@@ -132,7 +156,7 @@ def test_overdue_refunds_are_escalated_to_managers_once_in_one_digest(inspector,
 def test_a_refund_found_already_overdue_is_escalated_not_reminded(inspector, finance, staff_emails):
     refund = approved_refund(inspector, finance)
 
-    assert sweep_at(DUE + dt.timedelta(days=1)) == {"reminded": 0, "escalated": 1}
+    assert sweep_at(DUE + dt.timedelta(days=1)) == {"approval_reminded": 0, "reminded": 0, "escalated": 1}
     assert sla_events(refund) == ["refund_sla_breached"]
 
 
@@ -182,14 +206,6 @@ def test_two_sweeps_at_once_send_each_reminder_and_escalation_once(inspector, fi
 # --- How the clock behaves in each state -------------------------------------------------------
 
 
-def test_a_proposed_refund_has_no_clock(inspector, finance, staff_emails):
-    claim = inspected_claim(inspector, ["full_refund"])
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
-
-    assert sweep_at(DUE + dt.timedelta(days=30)) == {"reminded": 0, "escalated": 0}
-    assert (refund.refund_target_at, refund.refund_due_at) == (None, None)
-
-
 def test_a_processing_refund_keeps_its_clock_running(inspector, finance, staff_emails):
     refund = approved_refund(inspector, finance)
     assert services.refund_execute(refund_id=refund.pk) == "awaiting_manual"  # manual: finance pays elsewhere
@@ -217,7 +233,7 @@ def test_a_cancelled_refund_stops_the_clock(inspector, finance, staff_emails):
     with time_machine.travel(TARGET - dt.timedelta(days=1), tick=False):
         services.refund_cancel(refund_id=refund.pk, by=finance, reason="The customer was paid in store")
 
-    assert sweep_at(DUE + dt.timedelta(days=1)) == {"reminded": 0, "escalated": 0}
+    assert sweep_at(DUE + dt.timedelta(days=1)) == {"approval_reminded": 0, "reminded": 0, "escalated": 0}
     assert sla_events(refund) == []
 
 
@@ -243,7 +259,7 @@ def test_success_stops_the_clock_and_says_whether_it_was_sent_in_time(
         within_target,
         within_due,
     )
-    assert sweep_at(DUE + dt.timedelta(days=1)) == {"reminded": 0, "escalated": 0}
+    assert sweep_at(DUE + dt.timedelta(days=1)) == {"approval_reminded": 0, "reminded": 0, "escalated": 0}
 
 
 # --- Recompute ------------------------------------------------------------------------------
@@ -256,7 +272,7 @@ def test_recompute_resets_the_breach_only_when_the_new_deadline_is_later_than_no
     sweep_at(now)
     ClosureDay.objects.create(day=dt.date(2026, 11, 23), reason="Stock-taking")
 
-    assert services.refund_deadlines_recompute(now=now) == 2
+    assert services.refund_deadlines_recompute(by=actors.SYSTEM, now=now) == 2
 
     late, just_late = Refund.objects.get(pk=late.pk), Refund.objects.get(pk=just_late.pk)
     assert late.refund_due_at == DUE - dt.timedelta(days=6)  # Wed 25 Nov: still past
@@ -264,7 +280,11 @@ def test_recompute_resets_the_breach_only_when_the_new_deadline_is_later_than_no
     assert just_late.refund_due_at == DUE + dt.timedelta(days=1)  # Wed 2 Dec 23:59: later than now
     assert just_late.sla_breached_at is None
     assert RefundEvent.objects.filter(refund=just_late, action="deadlines_recomputed").count() == 1
-    assert sweep_at(just_late.refund_due_at + dt.timedelta(seconds=1)) == {"reminded": 0, "escalated": 1}
+    assert sweep_at(just_late.refund_due_at + dt.timedelta(seconds=1)) == {
+        "approval_reminded": 0,
+        "reminded": 0,
+        "escalated": 1,
+    }
 
 
 # --- The admin --------------------------------------------------------------------------------
@@ -319,7 +339,10 @@ def test_one_beat_entry_runs_both_sweeps(settings, inspector, finance, staff_ema
     with time_machine.travel(TARGET, tick=False):
         report = tasks.sla_sweep.apply().get()
 
-    assert report == {"claims": {"reminded": 0, "escalated": 0}, "refunds": {"reminded": 1, "escalated": 0}}
+    assert report == {
+        "claims": {"reminded": 0, "escalated": 0},
+        "refunds": {"approval_reminded": 0, "reminded": 1, "escalated": 0},
+    }
     assert sla_events(refund) == ["refund_sla_reminded"]
 
 
@@ -330,7 +353,7 @@ def test_the_sweep_selects_refunds_through_the_partial_indexes(inspector, financ
     approved_refund(inspector, finance)
     approved_refund(inspector, finance, at=FRIDAY_EVENING - dt.timedelta(days=7))
     with CaptureQueriesContext(connection) as captured:
-        assert sweep_at(TARGET + dt.timedelta(hours=1)) == {"reminded": 1, "escalated": 1}
+        assert sweep_at(TARGET + dt.timedelta(hours=1)) == {"approval_reminded": 0, "reminded": 1, "escalated": 1}
     statements = [
         query["sql"]
         for query in captured.captured_queries
@@ -338,7 +361,7 @@ def test_the_sweep_selects_refunds_through_the_partial_indexes(inspector, financ
         and 'FROM "refunds_refund"' in query["sql"]
         and "FOR UPDATE" in query["sql"]
     ]
-    assert len(statements) == 2  # at the target, overdue
+    assert len(statements) == 3  # at the target, overdue, waiting for approval
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -349,4 +372,5 @@ def test_the_sweep_selects_refunds_through_the_partial_indexes(inspector, financ
 
     assert "refund_target_running" in plans[0] or "refund_due_running" in plans[0], plans[0]
     assert "refund_due_running" in plans[1], plans[1]
+    assert "Index Scan" in plans[2], plans[2]
     assert not any("Seq Scan on refunds_refund" in plan for plan in plans), plans

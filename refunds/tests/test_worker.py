@@ -21,6 +21,7 @@ import redis
 from django.db import connection
 
 from backoffice.celery import app
+from inspections.services import inspection_propose_refund
 from refunds import services, states, tasks
 from refunds.models import Provider, Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim
@@ -122,7 +123,7 @@ def workers(tmp_path):
 def stripe_refund(inspector, fake, unit_price="49.90"):
     pi = fake.add_payment_intent(100_000, "usd")
     claim = inspected_claim(inspector, ["full_refund"], unit_price=unit_price, payment_reference=pi)
-    refund = services.refund_propose_from_inspection(claim_id=claim.pk, by=inspector)
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
     assert refund.provider == Provider.STRIPE
     return refund, pi
 

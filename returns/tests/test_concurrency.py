@@ -50,9 +50,9 @@ def slow_review(monkeypatch):
     """Hold the claim's lock a little longer, so the other agent runs into it."""
     review = selectors.claim_review
 
-    def slow(claim):
+    def slow(claim, **kwargs):
         time.sleep(0.3)
-        return review(claim)
+        return review(claim, **kwargs)
 
     monkeypatch.setattr(selectors, "claim_review", slow)
 

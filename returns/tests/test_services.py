@@ -31,7 +31,7 @@ from returns.models import (
     RmaSequence,
 )
 from returns.tasks import send_email
-from returns.tests.factories import OrderFactory, OrderLineFactory, ProductFactory
+from returns.tests.factories import ClaimFactory, ClaimItemFactory, OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +170,8 @@ def test_claim_create_records_a_create_event(cs, order):
 
     event = ClaimEvent.objects.get(claim=claim)
     assert (event.action, event.actor, event.from_status, event.to_status) == ("create", cs, "", "requested")
-    assert event.payload == {"order_line_ids": [order.lines.get().pk]}
+    line = order.lines.select_related("product").get()
+    assert event.payload == {"items": [{"sku": line.product.sku, "units": line.quantity}]}
 
 
 def test_claim_create_writes_the_acknowledgement_email(cs, order):
@@ -266,7 +267,7 @@ def test_claim_create_refuses_a_claim_without_lines(cs, order):
     with pytest.raises(ValidationError) as refused:
         new_claim(cs, order, lines=[])
 
-    assert refused.value.message_dict["order_line_ids"] == ["Choose at least one item of the order."]
+    assert refused.value.message_dict["units"] == ["Choose at least one unit of an item of the order."]
     assert not Claim.objects.exists()
 
 
@@ -288,9 +289,7 @@ def test_claim_create_refuses_a_line_of_another_order(cs, order):
         new_claim(cs, order, lines=[order.lines.get(), stranger])
 
     # then the claim is refused, naming the order
-    assert refused.value.message_dict["order_line_ids"] == [
-        f"Some of the chosen items are not on order {order.number}."
-    ]
+    assert refused.value.message_dict["units"] == [f"Some of the chosen items are not on order {order.number}."]
     assert not Claim.objects.exists()
     assert not ClaimItem.objects.exists()
 
@@ -299,7 +298,7 @@ def test_claim_create_refuses_only_lines_of_another_order(cs, order):
     with pytest.raises(ValidationError) as refused:
         new_claim(cs, order, lines=[OrderLineFactory()])
 
-    assert "order_line_ids" in refused.value.message_dict
+    assert "units" in refused.value.message_dict
     assert not Claim.objects.exists()
 
 
@@ -686,10 +685,51 @@ def test_a_manager_cannot_override_a_received_date_after_the_claim(manager, orde
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.REQUESTED
 
 
-def test_approve_is_refused_when_the_line_is_in_another_open_claim(cs, order):
-    # given two open claims on the same order line
+def test_a_second_claim_on_units_in_an_open_claim_is_refused_when_entered(cs, order):
+    # given an open claim on the order's only unit
     first = approvable_claim(cs, order)
-    second = approvable_claim(cs, order, claim_type=ClaimType.WARRANTY)
+
+    # when another claim on the same unit is entered
+    with pytest.raises(services.UnitsTaken) as refused:
+        new_claim(cs, order, claim_type=ClaimType.WARRANTY)
+
+    # then it is refused, naming the claim that holds the unit, so the agent can add to that one instead
+    sku = order.lines.get().product.sku
+    assert refused.value.message_dict["units"] == [
+        f"{sku}: 1 unit(s) asked, 0 of 1 free.",
+        f"{sku} × 1 is already in open claim #{first.pk}.",
+    ]
+    assert refused.value.open_claim_ids == [first.pk]
+    assert list(Claim.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+def test_a_claim_may_take_the_units_another_claim_left_free(cs, order):
+    # given a line of three units, one of them in an open claim
+    line = order.lines.get()
+    line.quantity = 3
+    line.save()
+    services.claim_create(order=order, claim_type=ClaimType.NO_REASON, description="One", units={line.pk: 1}, by=cs)
+
+    # when another claim takes two units, then a third one more
+    second = services.claim_create(
+        order=order, claim_type=ClaimType.NO_REASON, description="Two", units={line.pk: 2}, by=cs
+    )
+    with pytest.raises(services.UnitsTaken, match="1 unit\\(s\\) asked, 0 of 3 free"):
+        services.claim_create(
+            order=order, claim_type=ClaimType.NO_REASON, description="Three", units={line.pk: 1}, by=cs
+        )
+
+    # then the second claim holds two units and the third was refused
+    assert second.items.get().quantity == 2
+    assert Claim.objects.count() == 2
+
+
+def test_approve_is_refused_when_the_units_are_in_another_open_claim(cs, order):
+    # given two open claims on the same unit (the second written past the entry check, as older data was)
+    first = approvable_claim(cs, order)
+    second = ClaimFactory(order=order, claim_type=ClaimType.WARRANTY)
+    ClaimItemFactory(claim=second, order_line=order.lines.get(), quantity=1)
+    add_whole_package_photo(second)
     before = snapshot(second)
 
     # when the second is approved
@@ -698,17 +738,19 @@ def test_approve_is_refused_when_the_line_is_in_another_open_claim(cs, order):
 
     # then the message names the line and the other claim
     sku = order.lines.get().product.sku
-    assert str(refused.value) == f"{sku} is already in open {first} (requested)."
+    assert f"{sku} × 1 is already in open claim #{first.pk}." in str(refused.value)
     assert snapshot(second) == before
 
 
-def test_approve_is_refused_when_the_line_is_in_another_approved_claim(cs, order):
+def test_approve_is_refused_when_the_units_are_in_another_approved_claim(cs, order):
     first = approvable_claim(cs, order)
     services.claim_approve(claim_id=first.pk, by=cs)
     first.refresh_from_db()
-    second = approvable_claim(cs, order, claim_type=ClaimType.WARRANTY)
+    second = ClaimFactory(order=order, claim_type=ClaimType.WARRANTY)
+    ClaimItemFactory(claim=second, order_line=order.lines.get(), quantity=1)
+    add_whole_package_photo(second)
 
-    with pytest.raises(services.ApprovalRefused, match=f"already in open {first.rma_number} \\(approved\\)"):
+    with pytest.raises(services.ApprovalRefused, match=f"already in open claim {first.rma_number} / #{first.pk}"):
         services.claim_approve(claim_id=second.pk, by=cs)
 
 
@@ -717,12 +759,12 @@ def test_approve_is_refused_when_the_line_is_in_another_approved_claim(cs, order
     [services.claim_reject, services.claim_cancel, services.claim_resolve],
     ids=["rejected", "cancelled", "resolved"],
 )
-def test_approve_is_allowed_when_the_other_claim_on_the_line_is_closed(cs, order, close):
+def test_a_closed_claim_frees_its_units_for_a_new_claim(cs, order, close):
     first = approvable_claim(cs, order)
-    second = approvable_claim(cs, order, claim_type=ClaimType.WARRANTY)
     field = "note" if close is services.claim_resolve else "reason"
     close(claim_id=first.pk, by=cs, **{field: "Filed twice."})
 
+    second = approvable_claim(cs, order, claim_type=ClaimType.WARRANTY)
     services.claim_approve(claim_id=second.pk, by=cs)
 
     assert Claim.objects.get(pk=second.pk).status == ClaimStatus.APPROVED

@@ -18,6 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from core import actors
 from returns import services, states
 from returns.models import Claim, ClaimEvent, ClaimStatus, ClaimType, DoaReason, Evidence, EvidenceKind, OutboundEmail
 from returns.tests.factories import OrderFactory, OrderLineFactory
@@ -33,7 +34,12 @@ SERVICES = {
     "receive": (services.claim_record_receipt, {"details": {}}),
     "inspect": (services.claim_mark_inspected, {"outcome": "Full refund", "details": {}}),
     "reject_after_inspection": (services.claim_reject_after_inspection, {"reason": "Dropped: the housing is cracked."}),
-    "refund": (services.claim_mark_refunded, {"details": {}}),
+    # Always the system's move (the refund succeeded), whoever calls: the service takes no actor.
+    "refund": (
+        lambda *, claim_id, by, **kwargs: services.claim_mark_refunded(claim_id=claim_id, **kwargs),
+        {"details": {}},
+    ),
+    "expire": (services.claim_expire, {}),
     "replace": (services.claim_mark_replaced, {"details": {}}),
 }
 TABLE = {(t.source, t.action): t for t in states.TRANSITIONS}
@@ -52,7 +58,19 @@ def reachable_statuses() -> set[str]:
 
 
 REACHABLE = reachable_statuses()
-ACTORS = ["cs", "manager", "warehouse", "finance"]
+ACTORS = ["cs", "manager", "warehouse", "finance", "system"]
+
+
+def may(transition, user) -> bool:
+    """What the table lets ``user`` (a person or the system) take; the refund is the system's whoever calls."""
+    if transition.action == "refund" or user is actors.SYSTEM:
+        return transition.system
+    return transition.permission is not None and user.has_perm(transition.permission)
+
+
+def acting(transition, user):
+    """Who the event names."""
+    return actors.SYSTEM if transition.action == "refund" else user
 
 
 def test_every_claim_service_is_in_the_state_table():
@@ -106,17 +124,25 @@ def test_each_transition_in_the_table_moves_the_claim_and_records_one_event(cs, 
     claim = approvable_claim(cs, claim_type=ClaimType.DOA, doa_reason=DoaReason.MISSING_ITEM)
     Claim.objects.filter(pk=claim.pk).update(status=transition.source, is_returnless=True)
     boss = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    by = boss if transition.permission else actors.SYSTEM
     events_before = set(ClaimEvent.objects.filter(claim=claim).values_list("pk", flat=True))
     service, kwargs = SERVICES[transition.action]
 
-    # when the action is taken by someone holding every permission
-    service(claim_id=claim.pk, by=boss, **kwargs)
+    # when the action is taken by someone holding every permission, or by the system where only it may
+    service(claim_id=claim.pk, by=by, **kwargs)
 
-    # then the claim is in the target status, with exactly one new event saying so
+    # then the claim is in the target status, with exactly one new event saying so and who
     assert Claim.objects.get(pk=claim.pk).status == transition.target
     new_events = ClaimEvent.objects.filter(claim=claim).exclude(pk__in=events_before)
-    assert [(e.action, e.from_status, e.to_status, e.actor) for e in new_events] == [
-        (transition.action, transition.source, transition.target, boss)
+    expected_by = acting(transition, by)
+    assert [(e.action, e.from_status, e.to_status, e.actor, e.actor_kind) for e in new_events] == [
+        (
+            transition.action,
+            transition.source,
+            transition.target,
+            None if expected_by is actors.SYSTEM else boss,
+            actors.kind_of(expected_by),
+        )
     ]
 
 
@@ -163,7 +189,8 @@ OFFERED = {
         "shipped": ["receive", "inspect"],
         "inspected": ["reject_after_inspection", "replace"],
     },
-    "finance_user": {"approved": ["refund"], "inspected": ["refund"]},
+    # The claim's refund is the system's (the refund succeeded): finance is offered no claim move.
+    "finance_user": {},
 }
 
 
@@ -232,7 +259,7 @@ def build_machine(*, users: dict):
                 assert ClaimStatus(status).label.lower() in str(refused.value)
                 assert self.snapshot() == before
                 return
-            if not user.has_perm(transition.permission):
+            if not may(transition, user):
                 with pytest.raises(states.NotPermitted):
                     service(claim_id=self.claim.pk, by=user, **kwargs)
                 assert self.snapshot() == before
@@ -256,12 +283,14 @@ def build_machine(*, users: dict):
             new_events = list(ClaimEvent.objects.filter(claim=claim).exclude(pk__in=before[4]))
             assert len(new_events) == 1
             event = new_events[0]
-            assert (event.action, event.from_status, event.to_status, event.actor) == (
+            by = acting(transition, user)
+            assert (event.action, event.from_status, event.to_status, event.actor_kind) == (
                 action,
                 status,
                 transition.target,
-                user,
+                actors.kind_of(by),
             )
+            assert event.actor == (None if by is actors.SYSTEM else by)
             if action == "approve":
                 assert claim.rma_number
                 assert claim.is_returnless == returnless
@@ -301,7 +330,15 @@ def build_machine(*, users: dict):
 
 @pytest.mark.django_db
 def test_claim_lifecycle_follows_the_state_table(cs, manager, warehouse_user, finance_user):
-    machine = build_machine(users={"cs": cs, "manager": manager, "warehouse": warehouse_user, "finance": finance_user})
+    machine = build_machine(
+        users={
+            "cs": cs,
+            "manager": manager,
+            "warehouse": warehouse_user,
+            "finance": finance_user,
+            "system": actors.SYSTEM,
+        }
+    )
 
     run_state_machine_as_test(
         machine,

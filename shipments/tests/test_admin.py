@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core import actors
 from returns.models import ClaimStatus
 from shipments import services
 from shipments.models import (
@@ -114,7 +115,7 @@ def test_entering_tracking_with_a_date_before_approval_shows_the_reason(cs, clie
 def test_entering_tracking_a_second_time_says_what_we_have(cs, client):
     claim = approved_claim(cs)
     services.return_parcel_register(
-        claim_id=claim.pk, by=None, carrier="DHL", tracking_number="JD01", sent_on=timezone.localdate()
+        claim_id=claim.pk, by=actors.CUSTOMER, carrier="DHL", tracking_number="JD01", sent_on=timezone.localdate()
     )
     client.force_login(cs)
 
@@ -366,7 +367,7 @@ def test_claim_page_shows_the_return_parcel_and_its_photos_in_constant_queries(
 ):
     claim = approved_claim(cs)
     services.return_parcel_register(
-        claim_id=claim.pk, by=None, carrier="DHL", tracking_number="JD0146", sent_on=timezone.localdate()
+        claim_id=claim.pk, by=actors.CUSTOMER, carrier="DHL", tracking_number="JD0146", sent_on=timezone.localdate()
     )
     services.parcel_receive(code=claim.rma_number, by=warehouse_user, condition="intact", photos=[photo("one.jpg")])
     client.force_login(cs)
@@ -414,7 +415,7 @@ def test_return_parcel_list_finds_by_tracking_or_rma_and_filters_waiting_ones(cs
     waiting, arrived = approved_claim(cs), approved_claim(cs)
     for claim, tracking in ((waiting, "JD-WAIT"), (arrived, "JD-HERE")):
         services.return_parcel_register(
-            claim_id=claim.pk, by=None, carrier="DHL", tracking_number=tracking, sent_on=timezone.localdate()
+            claim_id=claim.pk, by=actors.CUSTOMER, carrier="DHL", tracking_number=tracking, sent_on=timezone.localdate()
         )
     services.parcel_receive(code=arrived.rma_number, by=warehouse_user, condition="intact")
     client.force_login(cs)

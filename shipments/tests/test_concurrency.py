@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core import actors
 from returns import services as claim_services
 from returns.models import ClaimEvent, ClaimStatus
 from shipments import services
@@ -62,7 +63,7 @@ def test_two_warehouse_users_receiving_one_rma_at_once_make_one_receipt_and_one_
     # given a claim the customer shipped, and two people at the bench with its RMA number
     claim = approved_claim(cs)
     services.return_parcel_register(
-        claim_id=claim.pk, by=None, carrier="DHL", tracking_number="JD01", sent_on=timezone.localdate()
+        claim_id=claim.pk, by=actors.CUSTOMER, carrier="DHL", tracking_number="JD01", sent_on=timezone.localdate()
     )
     slowed(monkeypatch, "claim_record_receipt")
 
@@ -127,7 +128,7 @@ def test_tracking_link_submitted_twice_at_once_makes_one_parcel(cs, monkeypatch)
 
     def submit():
         return services.return_parcel_register(
-            claim_id=claim.pk, by=None, carrier="DHL", tracking_number="JD01", sent_on=timezone.localdate()
+            claim_id=claim.pk, by=actors.CUSTOMER, carrier="DHL", tracking_number="JD01", sent_on=timezone.localdate()
         ).pk
 
     # when both are handled at the same moment

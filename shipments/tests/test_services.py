@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
+from core import actors
 from returns import services as claim_services
 from returns import states, uploads
 from returns.models import Claim, ClaimEvent, ClaimStatus
@@ -36,7 +37,7 @@ def today():
     return timezone.localdate()
 
 
-def register(claim, by=None, **overrides):
+def register(claim, by=actors.CUSTOMER, **overrides):
     values = {"carrier": "DHL", "tracking_number": "JD0146000012345", "sent_on": today(), **overrides}
     return services.return_parcel_register(claim_id=claim.pk, by=by, **values)
 
@@ -71,7 +72,7 @@ def gps_jpeg(name="label-side.jpg") -> SimpleUploadedFile:
 def test_customer_entering_tracking_ships_the_claim_with_an_event_by_nobody(cs):
     claim = approved_claim(cs)
 
-    parcel = register(claim, by=None)
+    parcel = register(claim, by=actors.CUSTOMER)
 
     assert status(claim) == ClaimStatus.SHIPPED
     assert (parcel.carrier, parcel.tracking_number, parcel.sent_on) == ("DHL", "JD0146000012345", today())
@@ -94,10 +95,10 @@ def test_customer_service_entering_tracking_from_an_email_ships_the_claim(cs):
 
 def test_entering_tracking_twice_changes_nothing_and_says_what_we_have(cs):
     claim = approved_claim(cs)
-    first = register(claim, by=None)
+    first = register(claim, by=actors.CUSTOMER)
 
     with pytest.raises(services.ParcelAlreadyRegistered) as refused:
-        register(claim, by=None, tracking_number="SOMETHING-ELSE")
+        register(claim, by=actors.CUSTOMER, tracking_number="SOMETHING-ELSE")
 
     entered_on = timezone.localdate(first.entered_at).strftime("%-d %B %Y")
     assert str(refused.value) == (
@@ -116,7 +117,7 @@ def test_entering_tracking_after_the_warehouse_received_the_parcel_changes_nothi
     with pytest.raises(
         services.ParcelAlreadyRegistered, match=f"We already received the parcel for {claim.rma_number}"
     ):
-        register(claim, by=None)
+        register(claim, by=actors.CUSTOMER)
 
     assert ReturnParcel.objects.get(claim=claim).tracking_number == ""
     assert events(claim, "ship") == []
@@ -136,7 +137,7 @@ def test_entering_tracking_refuses_missing_or_impossible_details(cs, field, over
     claim = approved_claim(cs)
 
     with pytest.raises(ValidationError) as refused:
-        register(claim, by=None, **overrides)
+        register(claim, by=actors.CUSTOMER, **overrides)
 
     assert message in " ".join(refused.value.message_dict[field])
     assert status(claim) == ClaimStatus.APPROVED
@@ -147,7 +148,7 @@ def test_entering_tracking_refuses_missing_or_impossible_details(cs, field, over
 def test_sent_date_may_be_a_day_off_for_a_customer_in_another_time_zone(cs, days):
     claim = approved_claim(cs)
 
-    parcel = register(claim, by=None, sent_on=today() + timedelta(days=days))
+    parcel = register(claim, by=actors.CUSTOMER, sent_on=today() + timedelta(days=days))
 
     assert parcel.sent_on == today() + timedelta(days=days)
 
@@ -168,7 +169,7 @@ def test_tracking_for_a_cancelled_claim_is_refused(cs):
     claim_services.claim_cancel(claim_id=claim.pk, by=cs, reason="Customer changed their mind.")
 
     with pytest.raises(states.InvalidTransition, match="cancelled cannot be marked as shipped"):
-        register(claim, by=None)
+        register(claim, by=actors.CUSTOMER)
 
     assert not ReturnParcel.objects.filter(claim=claim).exists()
 
@@ -187,7 +188,7 @@ def test_tracking_for_a_returnless_claim_is_refused(cs):
 
 def test_receiving_a_shipped_claim_records_the_receipt_and_its_photos(cs, warehouse_user, s3_objects):
     claim = approved_claim(cs)
-    parcel = register(claim, by=None)
+    parcel = register(claim, by=actors.CUSTOMER)
 
     result = receive(
         claim.rma_number,
@@ -447,7 +448,14 @@ def test_attaching_to_a_claim_already_received_is_for_information_only(cs, wareh
     )
     assert UnmatchedParcel.objects.get(pk=unmatched.pk).attached_to == claim
     assert ReturnParcel.objects.get(claim=claim).receipt_note == "The real one."
-    assert list(ClaimEvent.objects.filter(claim=claim).values_list("pk", flat=True)) == events_before
+    (event,) = ClaimEvent.objects.filter(claim=claim).exclude(pk__in=events_before)
+    assert (event.action, event.from_status, event.to_status, event.actor) == (
+        "unmatched_parcel_attached",
+        ClaimStatus.SHIPPED,
+        ClaimStatus.SHIPPED,
+        cs,
+    )
+    assert event.payload["unmatched_parcel_id"] == unmatched.pk
 
 
 def test_attaching_a_parcel_twice_is_refused_and_names_the_first(cs, warehouse_user):
@@ -486,38 +494,61 @@ def test_the_warehouse_cannot_attach_unmatched_parcels(cs, warehouse_user):
 
 
 @pytest.fixture
+def goods_back(cs, warehouse_user):
+    """The parcel taking a failed warranty item back to the customer."""
+    claim = approved_claim(cs)
+    receive(claim.rma_number, warehouse_user)
+    return OutboundParcel.objects.create(claim=claim, purpose=OutboundPurpose.RETURN_TO_CUSTOMER)
+
+
+@pytest.fixture
 def replacement(cs, warehouse_user):
     claim = approved_claim(cs)
     receive(claim.rma_number, warehouse_user)
     return OutboundParcel.objects.create(claim=claim, purpose=OutboundPurpose.REPLACEMENT, serial_numbers=["SN-9"])
 
 
-def test_shipping_an_outbound_parcel_records_carrier_tracking_and_who(replacement, warehouse_user):
+def test_shipping_an_outbound_parcel_records_carrier_tracking_who_and_an_event(goods_back, warehouse_user):
     parcel = services.outbound_parcel_ship(
-        parcel_id=replacement.pk, by=warehouse_user, carrier=" DHL ", tracking_number=" JD99 "
+        parcel_id=goods_back.pk, by=warehouse_user, carrier=" DHL ", tracking_number=" JD99 "
     )
 
     parcel.refresh_from_db()
     assert (parcel.carrier, parcel.tracking_number, parcel.shipped_by) == ("DHL", "JD99", warehouse_user)
     assert parcel.shipped_at is not None
     assert status(parcel.claim) == ClaimStatus.SHIPPED  # the claim's status is the warranty work's to change
+    (event,) = events(parcel.claim, "outbound_shipped")
+    assert (event.actor, event.payload["tracking_number"], event.payload["purpose"]) == (
+        warehouse_user,
+        "JD99",
+        OutboundPurpose.RETURN_TO_CUSTOMER,
+    )
 
 
-def test_shipping_an_outbound_parcel_twice_is_refused(replacement, warehouse_user):
-    services.outbound_parcel_ship(parcel_id=replacement.pk, by=warehouse_user, carrier="DHL", tracking_number="JD99")
+def test_a_replacement_parcel_is_not_shipped_outside_its_replacement(replacement, warehouse_user):
+    """Shipping it here would leave the replacement approved and the claim inspected: one way to ship it."""
+    with pytest.raises(states.InvalidTransition, match="shipped from its replacement"):
+        services.outbound_parcel_ship(parcel_id=replacement.pk, by=warehouse_user, carrier="DHL", tracking_number="1")
+
+    assert OutboundParcel.objects.get(pk=replacement.pk).shipped_at is None
+    assert not events(replacement.claim, "outbound_shipped")
+
+
+def test_shipping_an_outbound_parcel_twice_is_refused(goods_back, warehouse_user):
+    services.outbound_parcel_ship(parcel_id=goods_back.pk, by=warehouse_user, carrier="DHL", tracking_number="JD99")
 
     with pytest.raises(services.AlreadyDone, match="already shipped by picker"):
-        services.outbound_parcel_ship(parcel_id=replacement.pk, by=warehouse_user, carrier="UPS", tracking_number="1Z")
+        services.outbound_parcel_ship(parcel_id=goods_back.pk, by=warehouse_user, carrier="UPS", tracking_number="1Z")
 
-    assert OutboundParcel.objects.get(pk=replacement.pk).tracking_number == "JD99"
+    assert OutboundParcel.objects.get(pk=goods_back.pk).tracking_number == "JD99"
 
 
-def test_shipping_an_outbound_parcel_needs_carrier_and_tracking(replacement, warehouse_user):
+def test_shipping_an_outbound_parcel_needs_carrier_and_tracking(goods_back, warehouse_user):
     with pytest.raises(ValidationError) as refused:
-        services.outbound_parcel_ship(parcel_id=replacement.pk, by=warehouse_user, carrier="", tracking_number=" ")
+        services.outbound_parcel_ship(parcel_id=goods_back.pk, by=warehouse_user, carrier="", tracking_number=" ")
 
     assert set(refused.value.message_dict) == {"carrier", "tracking_number"}
-    assert OutboundParcel.objects.get(pk=replacement.pk).shipped_at is None
+    assert OutboundParcel.objects.get(pk=goods_back.pk).shipped_at is None
 
 
 def test_customer_service_cannot_ship_outbound_parcels(replacement, cs):

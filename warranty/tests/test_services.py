@@ -234,7 +234,7 @@ def test_finance_cannot_approve(warranty_claim, inspector, finance_user):
     replacement = propose(warranty_claim(), inspector)
     before = snapshot(replacement)
 
-    with pytest.raises(PermissionDenied, match="approve the replacement"):
+    with pytest.raises(PermissionDenied, match="permission to approve replacements"):
         services.replacement_approve(replacement_id=replacement.pk, by=finance_user, replacement_serial="CAGE-9001")
 
     assert snapshot(replacement) == before
@@ -339,7 +339,7 @@ def test_ship_a_proposed_replacement_is_refused(warranty_claim, inspector, shipp
 def test_finance_cannot_ship(approved, finance_user):
     before = snapshot(approved)
 
-    with pytest.raises(PermissionDenied, match="ship the replacement"):
+    with pytest.raises(PermissionDenied, match="permission to ship replacements"):
         services.replacement_ship(replacement_id=approved.pk, by=finance_user, carrier="DHL", tracking_number="JD01")
 
     assert snapshot(approved) == before

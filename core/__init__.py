@@ -1,0 +1,1 @@
+"""What every domain app shares, below them all: who acts, the state-machine helper, the event base."""
