@@ -15,7 +15,7 @@ from refunds.services import LineChange
 from refunds.tests.conftest import inspected_claim, returnless_claim
 from returns import services as claim_services
 from returns import states as claim_states
-from returns.models import ClaimEvent, ClaimStatus, OutboundEmail
+from returns.models import Claim, ClaimEvent, ClaimStatus, DoaReason, OutboundEmail
 from returns.tests.factories import ROLES, ClaimFactory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +101,42 @@ def test_returnless_claim_gets_its_goods_refunded_without_shipping():
 
     assert kinds(refund) == [(LineKind.GOODS, Decimal("59.970"))]
     assert refund.purpose == RefundPurpose.RETURNLESS
+
+
+def approved_with_a_return():
+    """A missing item approved with a return to send (not returnless): its refund waits for the inspection."""
+    claim = returnless_claim()
+    Claim.objects.filter(pk=claim.pk).update(is_returnless=False, returnless_reason="")
+    claim.refresh_from_db()
+    assert (claim.status, claim.doa_reason, claim.is_returnless) == (
+        ClaimStatus.APPROVED,
+        DoaReason.MISSING_ITEM,
+        False,
+    )
+    return claim
+
+
+def test_an_approved_claim_with_a_return_gets_no_returnless_refund():
+    claim = approved_with_a_return()
+
+    with pytest.raises(states.InvalidTransition, match="is not an approved returnless claim for a missing item"):
+        services.refund_propose_returnless(claim_id=claim.pk, by=None)
+
+    assert not Refund.objects.filter(claim=claim).exists()
+    assert not RefundEvent.objects.filter(refund__claim=claim).exists()
+
+
+def test_an_approved_claim_with_a_return_cannot_be_marked_refunded(finance):
+    claim = approved_with_a_return()
+
+    with pytest.raises(
+        claim_states.InvalidTransition, match="Only a returnless claim is refunded before its parcel is inspected"
+    ):
+        claim_services.claim_mark_refunded(claim_id=claim.pk, by=finance, details={"refund_id": 1})
+
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.APPROVED
+    assert not ClaimEvent.objects.filter(claim=claim, action="refund").exists()
 
 
 def test_the_sweep_proposes_refunds_for_returnless_and_inspected_claims(inspector):
