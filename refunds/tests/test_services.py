@@ -514,6 +514,47 @@ def test_cancel_needs_a_reason_and_finance(inspector, finance, django_user_model
     assert refund.status == RefundStatus.CANCELLED
 
 
+def test_a_manual_refund_waiting_for_its_reference_can_be_cancelled(
+    inspector, finance, django_capture_on_commit_callbacks
+):
+    # given a manual refund approved and processing: it waits for finance to pay it and enter the reference
+    refund = proposed(inspector)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_approve(refund_id=refund.pk, by=finance)
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider) == (RefundStatus.PROCESSING, Provider.MANUAL)
+
+    # when finance cancels it
+    refund = services.refund_cancel(refund_id=refund.pk, by=finance, reason="Customer kept the goods")
+
+    # then it is cancelled, with the reason in its event, and the claim is not refunded
+    assert Refund.objects.get(pk=refund.pk).status == RefundStatus.CANCELLED
+    event = RefundEvent.objects.get(refund=refund, action="cancel")
+    assert (event.actor, event.payload["reason"]) == (finance, "Customer kept the goods")
+    refund.claim.refresh_from_db()
+    assert refund.claim.status == ClaimStatus.INSPECTED
+
+
+def test_a_stripe_refund_being_sent_cannot_be_cancelled(inspector, finance, stripe_settings, stripe_fake):
+    # given a Stripe refund whose attempt a worker holds: the request to Stripe may be on its way
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+    Refund.objects.filter(pk=refund.pk).update(
+        status=RefundStatus.PROCESSING, attempts=1, processing_started_at=timezone.now()
+    )
+    before = Refund.objects.values().get(pk=refund.pk)
+    events_before = list(RefundEvent.objects.filter(refund=refund).values_list("pk", flat=True))
+
+    # when finance tries to cancel it
+    with pytest.raises(states.InvalidTransition) as refused:
+        services.refund_cancel(refund_id=refund.pk, by=finance, reason="Customer kept the goods")
+
+    # then it is refused in words, and nothing changed
+    assert str(refused.value) == "A refund being sent to the provider cannot be cancelled; wait for its result."
+    assert Refund.objects.values().get(pk=refund.pk) == before
+    assert list(RefundEvent.objects.filter(refund=refund).values_list("pk", flat=True)) == events_before
+
+
 def test_a_refund_that_succeeds_on_a_claim_no_longer_refundable_still_succeeds(
     inspector, finance, stripe_settings, stripe_fake
 ):
