@@ -6,6 +6,7 @@ Celery worker on Redis and Debian's Chromium.
 
 import os
 import socket
+from pathlib import Path
 
 import boto3
 import pytest
@@ -117,3 +118,11 @@ def browser_type_launch_args(browser_type_launch_args):
         "executable_path": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
         "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"],
     }
+
+
+@pytest.fixture
+def screenshot_dir(settings) -> Path:
+    """Where browser tests save screenshots for a person to look at: var/screenshots/ (git-ignored)."""
+    folder = Path(settings.BASE_DIR) / "var" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

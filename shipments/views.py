@@ -2,7 +2,11 @@
 
 No login: the signed token in the URL names the claim (``returns.links``). The form
 is CSRF-protected like every POST; the page loads nothing from elsewhere and tells
-the browser not to send its address (which carries the token) to anyone.
+the browser not to send its address (which carries the token) to any other site.
+
+``Referrer-Policy: same-origin``, not ``no-referrer``: with ``no-referrer`` browsers send
+``Origin: null`` on the form's POST and Django's CSRF check refuses it (403). With
+``same-origin`` the browser sends our own origin to us, and no Referer at all elsewhere.
 """
 
 from django.conf import settings
@@ -64,7 +68,8 @@ def _why_not_expected(claim) -> str:
 
 def _page(request, template, context, status=200):
     response = render(request, template, {**context, "support_email": settings.RMA_SUPPORT_EMAIL}, status=status)
-    # The address carries the token: never send it on as a Referer.
-    response["Referrer-Policy"] = "no-referrer"
+    # The address carries the token: never send it to another site as a Referer. Not "no-referrer":
+    # browsers then send "Origin: null" on the form's POST, and the CSRF check refuses it.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response

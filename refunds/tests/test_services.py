@@ -18,7 +18,7 @@ from refunds.services import LineChange
 from refunds.tests.conftest import inspected_claim, returnless_claim
 from returns import services as claim_services
 from returns import states as claim_states
-from returns.models import ClaimEvent, ClaimStatus, OutboundEmail
+from returns.models import Claim, ClaimEvent, ClaimStatus, DoaReason, OutboundEmail
 from returns.tests.factories import ROLES, ClaimFactory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +104,42 @@ def test_returnless_claim_gets_its_goods_refunded_without_shipping():
 
     assert kinds(refund) == [(LineKind.GOODS, Decimal("59.970"))]
     assert refund.purpose == RefundPurpose.RETURNLESS
+
+
+def approved_with_a_return():
+    """A missing item approved with a return to send (not returnless): its refund waits for the inspection."""
+    claim = returnless_claim()
+    Claim.objects.filter(pk=claim.pk).update(is_returnless=False, returnless_reason="")
+    claim.refresh_from_db()
+    assert (claim.status, claim.doa_reason, claim.is_returnless) == (
+        ClaimStatus.APPROVED,
+        DoaReason.MISSING_ITEM,
+        False,
+    )
+    return claim
+
+
+def test_an_approved_claim_with_a_return_gets_no_returnless_refund():
+    claim = approved_with_a_return()
+
+    with pytest.raises(states.InvalidTransition, match="is not an approved returnless claim for a missing item"):
+        services.refund_propose_returnless(claim_id=claim.pk, by=actors.SYSTEM)
+
+    assert not Refund.objects.filter(claim=claim).exists()
+    assert not RefundEvent.objects.filter(refund__claim=claim).exists()
+
+
+def test_an_approved_claim_with_a_return_cannot_be_marked_refunded():
+    claim = approved_with_a_return()
+
+    with pytest.raises(
+        claim_states.InvalidTransition, match="Only a returnless claim is refunded before its parcel is inspected"
+    ):
+        claim_services.claim_mark_refunded(claim_id=claim.pk, details={"refund_id": 1})
+
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.APPROVED
+    assert not ClaimEvent.objects.filter(claim=claim, action="refund").exists()
 
 
 def test_the_backstop_proposes_refunds_for_returnless_and_inspected_claims_as_the_system(inspector):
@@ -485,6 +521,47 @@ def test_cancel_needs_a_reason_and_finance(inspector, finance, django_user_model
         services.refund_cancel(refund_id=refund.pk, by=agent, reason="no")
     refund = services.refund_cancel(refund_id=refund.pk, by=finance, reason="Customer kept the goods")
     assert refund.status == RefundStatus.CANCELLED
+
+
+def test_a_manual_refund_waiting_for_its_reference_can_be_cancelled(
+    inspector, finance, django_capture_on_commit_callbacks
+):
+    # given a manual refund approved and processing: it waits for finance to pay it and enter the reference
+    refund = proposed(inspector)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_approve(refund_id=refund.pk, by=finance)
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider) == (RefundStatus.PROCESSING, Provider.MANUAL)
+
+    # when finance cancels it
+    refund = services.refund_cancel(refund_id=refund.pk, by=finance, reason="Customer kept the goods")
+
+    # then it is cancelled, with the reason in its event, and the claim is not refunded
+    assert Refund.objects.get(pk=refund.pk).status == RefundStatus.CANCELLED
+    event = RefundEvent.objects.get(refund=refund, action="cancel")
+    assert (event.actor, event.payload["reason"]) == (finance, "Customer kept the goods")
+    refund.claim.refresh_from_db()
+    assert refund.claim.status == ClaimStatus.INSPECTED
+
+
+def test_a_stripe_refund_being_sent_cannot_be_cancelled(inspector, finance, stripe_settings, stripe_fake):
+    # given a Stripe refund whose attempt a worker holds: the request to Stripe may be on its way
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+    Refund.objects.filter(pk=refund.pk).update(
+        status=RefundStatus.PROCESSING, attempts=1, processing_started_at=timezone.now()
+    )
+    before = Refund.objects.values().get(pk=refund.pk)
+    events_before = list(RefundEvent.objects.filter(refund=refund).values_list("pk", flat=True))
+
+    # when finance tries to cancel it
+    with pytest.raises(states.InvalidTransition) as refused:
+        services.refund_cancel(refund_id=refund.pk, by=finance, reason="Customer kept the goods")
+
+    # then it is refused in words, and nothing changed
+    assert str(refused.value) == "A refund being sent to the provider cannot be cancelled; wait for its result."
+    assert Refund.objects.values().get(pk=refund.pk) == before
+    assert list(RefundEvent.objects.filter(refund=refund).values_list("pk", flat=True)) == events_before
 
 
 def test_a_refund_that_succeeds_on_a_claim_no_longer_refundable_still_succeeds(

@@ -17,7 +17,16 @@ from django.db import connection
 from django.utils import timezone
 
 from returns import selectors, services, states
-from returns.models import Claim, ClaimEvent, ClaimStatus, ClaimType, Evidence, EvidenceKind, OutboundEmail
+from returns.models import (
+    Claim,
+    ClaimEvent,
+    ClaimStatus,
+    ClaimType,
+    Evidence,
+    EvidenceKind,
+    OutboundEmail,
+    RmaSequence,
+)
 from returns.tests.factories import OrderFactory, OrderLineFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,6 +64,18 @@ def slow_review(monkeypatch):
         return review(claim, **kwargs)
 
     monkeypatch.setattr(selectors, "claim_review", slow)
+
+
+@pytest.fixture
+def slow_counter(monkeypatch):
+    """Pause between reading the RMA counter and writing it back, so the other agent reads it meanwhile."""
+    save = RmaSequence.save
+
+    def slow(self, *args, **kwargs):
+        time.sleep(0.3)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(RmaSequence, "save", slow)
 
 
 def at_once(*calls):
@@ -125,6 +146,27 @@ def test_two_claims_approved_at_once_get_two_different_rma_numbers(cs, manager, 
     prefix, last = numbers[0].rsplit("-", 1)
     assert numbers[1] == f"{prefix}-{int(last) + 1:06d}"
     assert sorted(Claim.objects.filter(pk__in=[first.pk, second.pk]).values_list("rma_number", flat=True)) == numbers
+
+
+def test_two_claims_approved_at_once_after_earlier_numbers_this_year_get_the_next_two(cs, manager, slow_counter):
+    """The year's counter row already exists: only its row lock keeps both agents from reading the same value."""
+    # given 41 RMA numbers already given this year, and two approvable claims
+    year = timezone.localdate(timezone=timezone.get_default_timezone()).year
+    RmaSequence.objects.create(year=year, last_value=41)
+    first, second = approvable_claim(cs), approvable_claim(cs)
+
+    # when two agents approve one each at the same moment
+    results = at_once(
+        lambda: services.claim_approve(claim_id=first.pk, by=cs).rma_number,
+        lambda: services.claim_approve(claim_id=second.pk, by=manager).rma_number,
+    )
+
+    # then both are approved, numbered 42 and 43, and the counter is at 43
+    assert [outcome for outcome, _ in results] == ["ok", "ok"], results
+    expected = [f"RMA-{year}-000042", f"RMA-{year}-000043"]
+    assert sorted(value for _, value in results) == expected
+    assert sorted(Claim.objects.filter(pk__in=[first.pk, second.pk]).values_list("rma_number", flat=True)) == expected
+    assert RmaSequence.objects.get(year=year).last_value == 43
 
 
 def test_approving_and_rejecting_one_claim_at_once_leaves_one_outcome(cs, manager, slow_review):
