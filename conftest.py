@@ -126,3 +126,19 @@ def screenshot_dir(settings) -> Path:
     folder = Path(settings.BASE_DIR) / "var" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+SCREEN_WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture
+def shoot(screenshot_dir):
+    """shoot(page, name): the current page at desktop and phone width, whole length, into var/screenshots/."""
+
+    def take(page, name: str) -> None:
+        for width, viewport in SCREEN_WIDTHS.items():
+            page.set_viewport_size(viewport)
+            page.screenshot(path=str(screenshot_dir / f"{name}-{width}.png"), full_page=True)
+        page.set_viewport_size(SCREEN_WIDTHS["desktop"])
+
+    return take

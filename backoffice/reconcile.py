@@ -13,13 +13,13 @@ replaced claim without a shipped replacement, an order line paid back beyond wha
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 
-from django.db.models import Exists, F, OuterRef, Q, Sum
+from django.db.models import Case, Exists, F, OuterRef, Subquery, Sum, When
 from django.urls import reverse
 
 from core import actors
 from refunds.models import COMMITTED_STATUSES, LineKind, Refund, RefundLine, RefundStatus
+from returns import money
 from returns import services as claim_services
 from returns import states as claim_states
 from returns.models import Claim, ClaimAction, ClaimStatus, OrderLine
@@ -101,7 +101,7 @@ def needs_attention() -> list[Mismatch]:
                 "refund_claim",
                 str(refund.claim),
                 _claim_url(refund.claim_id),
-                f"Refund #{refund.pk} paid {refund.total} {refund.currency}, but the claim is "
+                f"Refund #{refund.pk} paid {money.quantize(refund.total, refund.currency)} {refund.currency}, but the claim is "
                 f"{refund.claim.get_status_display().lower()}: decide with the customer and note it on the claim.",
             )
         )
@@ -125,12 +125,18 @@ def needs_attention() -> list[Mismatch]:
                 "The claim says replaced, but no replacement of it was shipped: check the warehouse.",
             )
         )
+    # A shipped replacement parcel whose claim is still inspected and carries no approved replacement for the
+    # sweep to ship (those are healed) nor a shipped one.
+    carried = Replacement.objects.filter(
+        outbound_parcel=OuterRef("pk"), status__in=(ReplacementStatus.APPROVED, ReplacementStatus.SHIPPED)
+    )
     stuck = OutboundParcel.objects.filter(
-        purpose=OutboundPurpose.REPLACEMENT, shipped_at__isnull=False, claim__status=ClaimStatus.INSPECTED
-    ).exclude(Exists(Replacement.objects.filter(outbound_parcel=OuterRef("pk"), status=ReplacementStatus.SHIPPED)))
-    for parcel in stuck.exclude(
-        Exists(Replacement.objects.filter(outbound_parcel=OuterRef("pk"), status=ReplacementStatus.APPROVED))
-    ).order_by("-shipped_at")[:_LIMIT]:
+        ~Exists(carried),
+        purpose=OutboundPurpose.REPLACEMENT,
+        shipped_at__isnull=False,
+        claim__status=ClaimStatus.INSPECTED,
+    )
+    for parcel in stuck.select_related("claim").order_by("-shipped_at")[:_LIMIT]:
         found.append(
             Mismatch(
                 "parcel_replacement",
@@ -145,6 +151,7 @@ def needs_attention() -> list[Mismatch]:
 
 def _lines_paid_back_too_much() -> list[Mismatch]:
     """Order lines whose committed refunds and the store's own exceed what was paid (the ledger's invariant)."""
+    signed = Case(When(kind=LineKind.DEDUCTION, then=-F("amount")), default=F("amount"))
     net = (
         RefundLine.objects.filter(
             order_line=OuterRef("pk"),
@@ -152,17 +159,12 @@ def _lines_paid_back_too_much() -> list[Mismatch]:
             kind__in=(LineKind.GOODS, LineKind.DEDUCTION),
         )
         .values("order_line")
-        .annotate(
-            goods=Sum("amount", filter=Q(kind=LineKind.GOODS), default=Decimal(0)),
-            deductions=Sum("amount", filter=Q(kind=LineKind.DEDUCTION), default=Decimal(0)),
-        )
-        .values("goods")
+        .annotate(net=Sum(signed))
+        .values("net")
     )
-    deductions = net.values("deductions")
     over = (
-        OrderLine.objects.filter(Exists(RefundLine.objects.filter(order_line=OuterRef("pk"))))
-        .annotate(goods=net, deductions=deductions)
-        .filter(goods__gt=F("unit_price") * F("quantity") - F("store_refunded_amount") + F("deductions"))
+        OrderLine.objects.annotate(paid_back=Subquery(net) + F("store_refunded_amount"))
+        .filter(paid_back__gt=F("unit_price") * F("quantity"))
         .select_related("order", "product")
         .order_by("-id")[:_LIMIT]
     )

@@ -274,12 +274,13 @@ class RefundAdmin(ServiceOnlyAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        refund = get_object_or_404(Refund.objects.select_related("claim"), pk=object_id)
+        refund = get_object_or_404(Refund.objects.select_related("claim__policy_version"), pk=object_id)
         allowed = {t.action for t in states.allowed(refund.status, request.user)}
+        lines = list(refund.lines.all())
         context = {
             **(extra_context or {}),
             "can_approve": bool(allowed & {"approve", "approve_first_of_two"}),
-            "approve_needs_second": refund.total > services.second_approval_threshold(refund.currency),
+            "approve_needs_second": services.needs_second_approval(refund, lines),
             "can_second_approve": "second_approve" in allowed and refund.approved_by_id != request.user.pk,
             "waiting_for_second": refund.status == RefundStatus.AWAITING_SECOND_APPROVAL,
             "can_adjust": "adjust" in allowed,
@@ -287,11 +288,9 @@ class RefundAdmin(ServiceOnlyAdmin):
             "can_retry": "retry" in allowed,
             "can_cancel": "cancel" in allowed
             and (refund.status != RefundStatus.PROCESSING or refund.provider == Provider.MANUAL),
-            "refund_lines": list(refund.lines.all()),
-            "line_kinds": [
-                (LineKind.RETURN_SHIPPING, "New return-shipping line"),
-                (LineKind.DEDUCTION, "New deduction"),
-            ],
+            "refund_lines": lines,
+            # Return shipping is entered on the line the proposal made for it, where the policy reimburses it.
+            "line_kinds": [(LineKind.DEDUCTION, "New deduction")],
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
 

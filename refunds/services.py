@@ -56,6 +56,8 @@ __all__ = ["ProviderDeclined", "ProviderUnavailable"]
 RETURN_SHIPPING_TO_ENTER = "Return shipping: enter the amount from the customer's receipt"
 # DecimalField(max_digits=14, decimal_places=3): no amount a person types may reach it.
 _MAX_AMOUNT = Decimal(10) ** 10
+# Return shipping above the policy's cap needs a second approver; this many times above it is a typo.
+SHIPPING_CAP_TYPO_FACTOR = 10
 
 
 class Remedy:
@@ -139,6 +141,12 @@ def check_lines(refund: Refund, lines: list[RefundLine], *, for_approval: bool =
         problems.append(f"The total {total} is more than was paid ({paid}) plus the shipping reimbursed ({shipping}).")
     if total <= 0:
         problems.append(f"The total must be above zero; it is {total} {refund.currency}.")
+    cap = return_shipping_cap(refund)
+    if cap >= 0 and shipping > cap * SHIPPING_CAP_TYPO_FACTOR:
+        problems.append(
+            f"The return shipping {shipping} {refund.currency} is more than {SHIPPING_CAP_TYPO_FACTOR} times the "
+            f"policy's cap of {cap} {refund.currency}: check the amount on the customer's receipt."
+        )
     problems.extend(_over_the_order(refund, lines, ledgers))
     if problems:
         raise ValidationError(problems)
@@ -148,16 +156,21 @@ def _over_the_order(refund: Refund, lines: list[RefundLine], ledgers) -> list[st
     """Lines that would pay back more on an order line than it is still owed, across every claim."""
     net = net_by_line(lines)
     if ledgers is None:
-        ledgers = ledger.for_lines(net, exclude_key=ledger_key(refund))
+        ledgers = ledger.for_lines(net, exclude_key=ledger_key(refund), exclude_claim_id=refund.claim_id)
     problems = []
     for order_line_id, amount in sorted(net.items()):
         line_ledger = ledgers[order_line_id]
         if amount > line_ledger.refundable:
             line = line_ledger.line
             problems.append(
-                f"{line.product.sku}: {amount} {refund.currency} would be paid back, but only "
-                f"{line_ledger.refundable} {line.currency} of the {line.paid} {line.currency} paid is still owed. "
-                + " ".join(line_ledger.notes())
+                " ".join(
+                    [
+                        f"{line.product.sku}: {money.quantize(amount, line.currency)} {line.currency} would be paid "
+                        f"back, but only {money.quantize(line_ledger.refundable, line.currency)} {line.currency} "
+                        f"of the {line.paid} {line.currency} paid is still owed.",
+                        *line_ledger.notes(),
+                    ]
+                )
             )
     return problems
 
@@ -303,6 +316,9 @@ def refund_propose_returnless(*, claim_id: int, by) -> Refund:
         items = list(claim.items.select_related("order_line__product").order_by("pk"))
         ledgers = ledger.for_lines([item.order_line_id for item in items], lock=True)
         lines = [line for item in items if (line := _goods_line(item, ledgers[item.order_line_id])).amount > 0]
+        if not lines:
+            notes = [note for item in items for note in ledgers[item.order_line_id].notes()]
+            raise ValidationError(" ".join(["Nothing is still owed on these items.", *notes]))
         return _create(
             claim,
             RefundPurpose.RETURNLESS,
@@ -499,7 +515,9 @@ def refund_approve(*, refund_id: int, by) -> Refund:
             lines = list(refund.lines.select_related("order_line__product"))
             reasons = needs_second_approval(refund, lines)
             transition = states.require(refund.status, "approve_first_of_two" if reasons else "approve", by)
-            ledgers = ledger.for_lines(net_by_line(lines), lock=True, exclude_key=ledger_key(refund))
+            ledgers = ledger.for_lines(
+                net_by_line(lines), lock=True, exclude_key=ledger_key(refund), exclude_claim_id=refund.claim_id
+            )
             check_lines(refund, lines, for_approval=True, ledgers=ledgers)
             refund.approved_by, refund.approved_at = by, now
             if reasons:

@@ -19,7 +19,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from returns import money, selectors, services, states, uploads
+from returns import ledger, money, selectors, services, states, uploads
 from returns.models import (
     Claim,
     ClaimEvent,
@@ -305,6 +305,7 @@ class ClaimAdmin(admin.ModelAdmin):
         context = {
             **(extra_context or {}),
             "review": review,
+            "ledger_notes": selectors.ledger_notes(claim),
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
             "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],
@@ -349,13 +350,20 @@ class ClaimAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         order = _find_order(request.GET.get("order") or request.POST.get("order_number"))
-        form = ClaimCreateForm(request.POST or None, order=order)
+        ledgers = ledger.for_lines(order.lines.values_list("pk", flat=True)) if order else {}
+        form = ClaimCreateForm(request.POST or None, order=order, ledgers=ledgers)
+        holders = _open_claims_holding(ledgers)
+        if request.method == "POST" and order and request.POST.get("attach_to"):
+            return self._attach_to_open_claim(request, form, holders)
         if request.method == "POST" and order and form.is_valid():
             try:
                 claim = services.claim_create(by=request.user, order=order, **form.service_arguments())
             except services.DuplicateSubmission as duplicate:
                 messages.warning(request, str(duplicate))
                 return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[duplicate.claim.pk]))
+            except services.UnitsTaken as taken:
+                for line_id, problems in taken.by_line.items():
+                    form.add_error(f"units_{line_id}", problems)
             except ValidationError as error:
                 _add_errors(form, error)
             else:
@@ -372,16 +380,43 @@ class ClaimAdmin(admin.ModelAdmin):
             "order_query": request.GET.get("order", ""),
             "order_not_found": bool(request.GET.get("order")) and order is None,
             "form": form,
+            "open_claims": holders,
         }
         return TemplateResponse(request, "admin/returns/claim/create.html", context)
 
+    def _attach_to_open_claim(self, request, form, holders: dict[int, str]):
+        """The customer wrote again about units an open claim holds: their message and files join that claim."""
+        claim_id = int(request.POST["attach_to"]) if request.POST["attach_to"].isdigit() else None
+        if claim_id not in holders:
+            raise PermissionDenied  # only a claim holding this order's units is offered
+        try:
+            claim = services.claim_attach_message(
+                claim_id=claim_id, by=request.user, message=request.POST.get("description", "")
+            )
+        except (ValidationError, states.InvalidTransition) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+            return TemplateResponse(
+                request,
+                "admin/returns/claim/create.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.model._meta,
+                    "title": "New claim",
+                    "order": form.order,
+                    "form": form,
+                    "open_claims": holders,
+                },
+            )
+        messages.success(request, f"The customer's message was added to {claim}; no second claim was opened.")
+        _store_evidence(request, claim, request.FILES.getlist("files"), request.POST.get("shows_whole_package") == "on")
+        return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
+
 
 class ClaimCreateForm(forms.Form):
+    """The claim typed in from the customer's email: units per order line (a customer may return 1 of 3)."""
+
     order_number = forms.CharField(widget=forms.HiddenInput)
     submission_key = forms.UUIDField(widget=forms.HiddenInput)
-    order_line_ids = forms.ModelMultipleChoiceField(
-        queryset=OrderLine.objects.none(), widget=forms.CheckboxSelectMultiple, label="Items claimed"
-    )
     claim_type = forms.ChoiceField(choices=ClaimType.choices, label="Type")
     doa_reason = forms.ChoiceField(choices=[("", "—"), *DoaReason.choices], required=False, label="DOA reason")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="What the customer reports")
@@ -392,20 +427,36 @@ class ClaimCreateForm(forms.Form):
     )
     shows_whole_package = forms.BooleanField(required=False, label="The attached photos show the whole package")
 
-    def __init__(self, *args, order=None, **kwargs):
+    def __init__(self, *args, order=None, ledgers=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["order_line_ids"].queryset = (
-            order.lines.select_related("product") if order else OrderLine.objects.none()
-        )
-        self.fields["order_line_ids"].label_from_instance = lambda line: (
-            f"{line.product.sku} {line.product.name} × {line.quantity} ({line.unit_price} {line.currency})"
-        )
-        if order:
-            self.initial.update(
-                order_number=order.number, order_line_ids=list(order.lines.values_list("pk", flat=True))
+        self.order = order
+        self.unit_fields = []
+        for line_id, line_ledger in sorted((ledgers or {}).items()):
+            line = line_ledger.line
+            name = f"units_{line_id}"
+            self.fields[name] = forms.IntegerField(
+                min_value=0,
+                max_value=line.quantity,
+                required=False,
+                label=f"{line.product.sku} {line.product.name}",
+                help_text=f"{line.quantity} bought at {money.quantize(line.unit_price, line.currency)} {line.currency}; "
+                f"{line_ledger.free_units} free to claim.",
             )
+            # A one-line order: its free units, the usual case; otherwise the agent says how many of which.
+            self.initial[name] = line_ledger.free_units if len(ledgers) == 1 else 0
+            self.unit_fields.append((name, line_ledger.notes()))
+        if order:
+            self.initial["order_number"] = order.number
         self.initial.setdefault("submission_key", uuid.uuid4())
         self.initial.setdefault("submitted_at", timezone.localtime().replace(second=0, microsecond=0))
+
+    def units_rows(self):
+        """(bound field, the ledger's words on that line) for the template."""
+        return [(self[name], notes) for name, notes in self.unit_fields]
+
+    def other_fields(self):
+        names = {name for name, _ in self.unit_fields}
+        return [field for field in self.visible_fields() if field.name not in names]
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data
@@ -413,11 +464,16 @@ class ClaimCreateForm(forms.Form):
             "claim_type": data["claim_type"],
             "doa_reason": data["doa_reason"],
             "description": data["description"],
-            "order_line_ids": [line.pk for line in data["order_line_ids"]],
+            "units": {int(name.split("_", 1)[1]): data[name] for name, _ in self.unit_fields if data.get(name)},
             "serial_number": data["serial_number"],
             "submitted_at": data["submitted_at"],
             "submission_key": data["submission_key"],
         }
+
+
+def _open_claims_holding(ledgers: dict) -> dict[int, str]:
+    """The open claims holding units of the order's lines: claim id → "RMA-… / #…"."""
+    return {use.claim_id: use.claim_label for line_ledger in ledgers.values() for use in line_ledger.open_claims}
 
 
 def _hours(span: timedelta) -> str:
@@ -433,6 +489,8 @@ def _find_order(number: str | None) -> Order | None:
 def _add_errors(form: forms.Form, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
+            if field == "units" and len(form.unit_fields) == 1:
+                field = form.unit_fields[0][0]  # one line: the error sits next to it
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, error)

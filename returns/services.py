@@ -50,11 +50,13 @@ class DuplicateSubmission(Exception):
 
 class UnitsTaken(ValidationError):
     """The units asked for are refunded or in another open claim; ``open_claim_ids`` name the claims that
-    hold them, so the agent can add the customer's message to one of those instead."""
+    hold them, so the agent can add the customer's message to one of those instead; ``by_line`` has the
+    words per order line id, for the form to show next to each line."""
 
-    def __init__(self, messages: list[str], open_claim_ids: list[int]):
+    def __init__(self, by_line: dict[int, list[str]], open_claim_ids: list[int]):
         self.open_claim_ids = open_claim_ids
-        super().__init__({"units": messages})
+        self.by_line = by_line
+        super().__init__({"units": [message for messages in by_line.values() for message in messages]})
 
 
 # --- Claims -------------------------------------------------------------
@@ -153,21 +155,21 @@ def _check_new_claim(claim_type, doa_reason, description, wanted, lines, submitt
 
 
 def _check_units_free(ledgers: dict, wanted: dict[int, int]) -> None:
-    problems, holders = [], []
+    problems, holders = {}, []
     for line_id, count in sorted(wanted.items()):
         line_ledger = ledgers[line_id]
         if count > line_ledger.free_units:
             sku = line_ledger.line.product.sku
-            problems.append(
-                f"{sku}: {count} unit(s) asked, {line_ledger.free_units} of {line_ledger.line.quantity} free."
-            )
-            problems.extend(line_ledger.notes())
+            problems[line_id] = [
+                f"{sku}: {count} unit(s) asked, {line_ledger.free_units} of {line_ledger.line.quantity} free.",
+                *line_ledger.notes(),
+            ]
             holders.extend(c.claim_id for c in line_ledger.open_claims)
     if problems:
         raise UnitsTaken(problems, list(dict.fromkeys(holders)))
 
 
-def claim_attach_message(*, claim_id: int, by, message: str, received_at: datetime | None = None) -> Claim:
+def claim_attach_message(*, claim_id: int, by, message: str) -> Claim:
     """The customer wrote again about units already in this open claim: their message joins it, not a new claim.
 
     One event on the claim keeps the message; the evidence that came with it is added with
@@ -183,10 +185,7 @@ def claim_attach_message(*, claim_id: int, by, message: str, received_at: dateti
             raise states.InvalidTransition(
                 f"{claim} is {claim.get_status_display().lower()}: a message can only join an open claim."
             )
-        payload = {"message": message.strip()}
-        if received_at is not None:
-            payload["received_at"] = received_at
-        _record(claim, by, ClaimAction.ATTACH_MESSAGE, claim.status, claim.status, payload)
+        _record(claim, by, ClaimAction.ATTACH_MESSAGE, claim.status, claim.status, {"message": message.strip()})
     return claim
 
 

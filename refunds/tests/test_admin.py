@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from inspections.services import inspection_propose_refund
-from refunds.models import Refund, RefundStatus
+from refunds.models import LineKind, Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim
-from returns.models import ClosureDay
+from returns.models import Claim, ClaimType, ClosureDay
 from returns.tests.factories import ROLES, staff_user
 from returns.workdays import working_days_between
 
@@ -161,3 +161,80 @@ def test_the_first_approver_sees_no_second_approval_button(client, finance, fina
     assert b'value="second_approve"' not in client.get(page).content
     client.force_login(finance2)
     assert b'value="second_approve"' in client.get(page).content
+
+
+# --- Return shipping: the ways around the rules a direct POST tried (item 7) ---------------------
+
+
+def adjust(client, refund, **data):
+    return client.post(reverse("admin:refunds_refund_act", args=[refund.pk, "adjust"]), data, follow=True)
+
+
+def doa_refund_with_shipping(inspector, unit_price="60.00"):
+    claim = inspected_claim(inspector, ["full_refund_with_shipping"], currency="EUR", unit_price=unit_price)
+    return inspection_propose_refund(claim_id=claim.pk, by=inspector)
+
+
+def test_finance_cannot_add_a_return_shipping_line_by_a_direct_post(client, finance, inspector):
+    # given a no-reason return's refund (the policy does not reimburse its shipping)
+    claim = inspected_claim(inspector, ["full_refund"], currency="EUR", unit_price="60.00")
+    Claim.objects.filter(pk=claim.pk).update(claim_type=ClaimType.NO_REASON, doa_reason="")
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    client.force_login(finance)
+
+    # when finance posts a new return-shipping line of 439.99, as the form no longer offers
+    response = adjust(client, refund, line="return_shipping", description="Return label", amount="439.99", reason="x")
+
+    # then it is refused in words and nothing changed
+    assert any(
+        "Return shipping is reimbursed only on the line the inspection proposed" in m for m in page_messages(response)
+    )
+    refund.refresh_from_db()
+    assert (refund.total, refund.lines.count()) == (Decimal("60.00"), 1)
+
+
+def test_shipping_is_refused_where_the_claims_policy_does_not_reimburse_it(client, finance, inspector):
+    # given a no-reason return whose inspector chose the shipping outcome, under a policy that does not reimburse it
+    claim = inspected_claim(inspector, ["full_refund_with_shipping"], currency="EUR", unit_price="60.00")
+    Claim.objects.filter(pk=claim.pk).update(claim_type=ClaimType.NO_REASON, doa_reason="")
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
+    client.force_login(finance)
+
+    response = adjust(client, refund, line=str(shipping.pk), amount="12.00", reason="Receipt")
+
+    assert any("does not reimburse return shipping" in m for m in page_messages(response))
+    shipping.refresh_from_db()
+    assert shipping.amount == 0
+
+
+@pytest.mark.parametrize("amount", ["100000", "1e30", "12345678901"])
+def test_an_absurd_shipping_amount_is_refused(client, finance, inspector, amount):
+    refund = doa_refund_with_shipping(inspector)
+    shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
+    client.force_login(finance)
+
+    response = adjust(client, refund, line=str(shipping.pk), amount=amount, reason="Receipt")
+
+    assert response.status_code == 200
+    assert page_messages(response) and not any(m.startswith("Adjusted") for m in page_messages(response))
+    refund.refresh_from_db()
+    assert refund.total == Decimal("60.00")
+
+
+def test_shipping_above_the_policys_cap_needs_a_second_approver(client, finance, inspector):
+    # given a DOA refund whose customer's receipt says 45.00 EUR (the policy's cap is 30 EUR)
+    refund = doa_refund_with_shipping(inspector)
+    shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
+    client.force_login(finance)
+    adjust(client, refund, line=str(shipping.pk), amount="45.00", reason="Courier receipt")
+
+    # when finance approves it (105 EUR in all: below the total's threshold)
+    response = client.post(reverse("admin:refunds_refund_act", args=[refund.pk, "approve"]), follow=True)
+
+    # then a second finance user must approve it too, and the event says why
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.AWAITING_SECOND_APPROVAL
+    assert "Approved; a second finance user must approve it too." in page_messages(response)
+    event = refund.events.get(action="approve_first_of_two")
+    assert event.payload["second_approval_because"] == ["the return shipping is above the policy's cap of 30 EUR"]

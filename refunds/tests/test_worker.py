@@ -283,3 +283,26 @@ def test_the_broker_stopped_during_approval_loses_nothing(
         assert wait_for(lambda: status_of(refund.pk, RefundStatus.SUCCEEDED)), worker.log_tail()
     assert stripe_fake.refunds_created(pi) == 1
     assert Refund.objects.get(pk=refund.pk).total == Decimal("49.90")
+
+
+def test_an_approver_deactivated_before_execution_still_gets_the_claim_refunded_as_the_system(
+    inspector, finance, stripe_fake, worker_env, workers
+):
+    # given a refund approved by finance while no worker runs, and the approver deactivated before it executes
+    refund, pi = stripe_refund(inspector, stripe_fake)
+    services.refund_approve(refund_id=refund.pk, by=finance)
+    type(finance).objects.filter(pk=finance.pk).update(is_active=False)
+
+    # when a worker executes it
+    worker = workers(worker_env)
+
+    # then the money left once and the claim followed it, as the system, not as the deactivated approver
+    assert wait_for(lambda: status_of(refund.pk, RefundStatus.SUCCEEDED)), worker.log_tail()
+    assert stripe_fake.refunds_created(pi) == 1
+    claim = Refund.objects.get(pk=refund.pk).claim
+    assert claim.status == ClaimStatus.REFUNDED
+    event = claim.events.get(action="refund")
+    assert (event.actor, event.actor_kind) == (None, "system")
+    assert set(refund.events.exclude(action__in=["propose", "approve"]).values_list("actor_kind", flat=True)) == {
+        "system"
+    }

@@ -11,7 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from returns import services
-from returns.models import Claim, ClaimStatus, ClaimType, DoaReason, Evidence
+from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType, DoaReason, Evidence, OutboundEmail
 from returns.tests.factories import ClaimFactory, ClaimItemFactory, OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -251,7 +251,7 @@ def create_form_data(line, **overrides):
     data = {
         "order_number": line.order.number,
         "submission_key": str(uuid.uuid4()),
-        "order_line_ids": [line.pk],
+        f"units_{line.pk}": line.quantity,
         "claim_type": ClaimType.DOA,
         "doa_reason": DoaReason.DAMAGE,
         "description": "Arrived scratched",
@@ -301,3 +301,110 @@ def test_double_submitted_claim_is_created_once(client, cs):
 def test_warehouse_cannot_open_the_new_claim_form(client, warehouse_user):
     client.force_login(warehouse_user)
     assert client.get(reverse("admin:returns_claim_add")).status_code == 403
+
+
+def test_new_claim_takes_some_units_of_a_line(client, cs):
+    # given a line of three cages
+    line = OrderLineFactory(quantity=3)
+    client.force_login(cs)
+
+    # when customer service claims one of them
+    client.post(reverse("admin:returns_claim_add"), create_form_data(line, **{f"units_{line.pk}": 1}))
+
+    # then the claim holds one unit
+    assert ClaimItem.objects.get().quantity == 1
+
+
+def test_new_claim_form_shows_units_already_in_an_open_claim_and_offers_that_claim(client, cs):
+    # given an open claim on the only unit of a line
+    line = OrderLineFactory(product=ProductFactory(sku="SR-1195"))
+    first = services.claim_create(
+        order=line.order, claim_type=ClaimType.NO_REASON, description="Too big", order_line_ids=[line.pk], by=cs
+    )
+    client.force_login(cs)
+
+    # when the agent opens the new-claim form for the order
+    html = client.get(reverse("admin:returns_claim_add"), {"order": line.order.number}).content.decode()
+
+    # then the clash is named next to the line, and the open claim is offered instead
+    assert f"SR-1195 × 1 is already in open claim #{first.pk}." in html
+    assert "0 free to claim" in html
+    assert f'name="attach_to" value="{first.pk}"' in html
+
+
+def test_a_second_claim_on_the_same_unit_is_refused_next_to_its_line_and_keeps_the_text(client, cs):
+    line = OrderLineFactory(product=ProductFactory(sku="SR-1195"))
+    first = services.claim_create(
+        order=line.order, claim_type=ClaimType.NO_REASON, description="Too big", order_line_ids=[line.pk], by=cs
+    )
+    client.force_login(cs)
+
+    response = client.post(reverse("admin:returns_claim_add"), create_form_data(line, description="Still too big"))
+
+    assert Claim.objects.count() == 1
+    assert response.context["form"].errors[f"units_{line.pk}"] == [
+        "SR-1195: 1 unit(s) asked, 0 of 1 free.",
+        f"SR-1195 × 1 is already in open claim #{first.pk}.",
+    ]
+    assert "Still too big" in response.content.decode()
+
+
+def test_the_customers_new_message_and_photo_join_the_open_claim_instead(client, cs):
+    # given an open claim on the line, acknowledged once
+    line = OrderLineFactory()
+    first = services.claim_create(
+        order=line.order, claim_type=ClaimType.NO_REASON, description="Too big", order_line_ids=[line.pk], by=cs
+    )
+    events_before = set(first.events.values_list("pk", flat=True))
+    client.force_login(cs)
+
+    # when the agent adds the customer's second email and its photo to that claim
+    response = client.post(
+        reverse("admin:returns_claim_add"),
+        {
+            **create_form_data(line, description="Here is the photo of the box you asked for."),
+            "attach_to": str(first.pk),
+            "files": [png()],
+            "shows_whole_package": "on",
+        },
+        follow=True,
+    )
+
+    # then no second claim, the message is on the first as one event, the photo as another, no second email
+    assert response.redirect_chain[-1][0] == reverse("admin:returns_claim_change", args=[first.pk])
+    assert list(Claim.objects.values_list("pk", flat=True)) == [first.pk]
+    new_events = first.events.exclude(pk__in=events_before).order_by("id")
+    assert [(e.action, e.actor) for e in new_events] == [("attach_message", cs), ("add_evidence", cs)]
+    assert new_events[0].payload["message"] == "Here is the photo of the box you asked for."
+    assert first.evidence.get().shows_whole_package
+    assert OutboundEmail.objects.filter(claim=first, template="claim_received").count() == 1
+    assert any("no second claim was opened" in m for m in page_messages(response))
+
+
+def test_a_message_cannot_be_attached_to_a_claim_of_another_order(client, cs):
+    line, other = OrderLineFactory(), OrderLineFactory()
+    stranger = services.claim_create(
+        order=other.order, claim_type=ClaimType.NO_REASON, description="x", order_line_ids=[other.pk], by=cs
+    )
+    client.force_login(cs)
+
+    response = client.post(reverse("admin:returns_claim_add"), {**create_form_data(line), "attach_to": stranger.pk})
+
+    assert response.status_code == 403
+    assert not stranger.events.filter(action="attach_message").exists()
+
+
+def test_the_claim_page_shows_the_lines_other_open_claim(client, cs):
+    # given two claims, one unit each, on a line of two
+    line = OrderLineFactory(quantity=2, product=ProductFactory(sku="SR-1195"))
+    first = services.claim_create(
+        order=line.order, claim_type=ClaimType.NO_REASON, description="One", units={line.pk: 1}, by=cs
+    )
+    second = services.claim_create(
+        order=line.order, claim_type=ClaimType.NO_REASON, description="Two", units={line.pk: 1}, by=cs
+    )
+    client.force_login(cs)
+
+    html = client.get(reverse("admin:returns_claim_change", args=[second.pk])).content.decode()
+
+    assert f"SR-1195 × 1 is already in open claim #{first.pk}." in html

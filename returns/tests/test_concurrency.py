@@ -6,16 +6,15 @@ really arrives while the first one holds the lock, ``claim_review`` (which runs
 inside the locked transaction) is slowed down.
 """
 
-import threading
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connection
 from django.utils import timezone
 
+from core.testing import at_once
 from returns import selectors, services, states
 from returns.models import (
     Claim,
@@ -76,29 +75,6 @@ def slow_counter(monkeypatch):
         return save(self, *args, **kwargs)
 
     monkeypatch.setattr(RmaSequence, "save", slow)
-
-
-def at_once(*calls):
-    """Run each call in its own thread, released together; return ("ok", value) or ("error", exception)."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = ("ok", call())
-        except Exception as error:
-            results[index] = ("error", error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck: deadlock?"
-    return results
 
 
 def test_two_agents_approving_one_claim_at_once_give_one_rma_number(cs, manager, slow_review, mailoutbox):

@@ -20,9 +20,6 @@ from shipments.tests.conftest import approved_claim
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
 @pytest.fixture
 def emailing_to_live_server(settings, live_server, smtp_inbox):
     """Links in emails point at the live server; emails go to the SMTP server. Yields its inbox."""
@@ -41,16 +38,8 @@ def tracking_link(inbox, claim) -> str:
     return link
 
 
-def shoot(page, screenshot_dir, name: str) -> None:
-    """The current page at desktop and phone width, whole length, into var/screenshots/."""
-    for width, viewport in WIDTHS.items():
-        page.set_viewport_size(viewport)
-        page.screenshot(path=str(screenshot_dir / f"tracking-{name}-{width}.png"), full_page=True)
-    page.set_viewport_size(WIDTHS["desktop"])
-
-
 def test_customer_enters_the_tracking_from_the_approval_email_in_chromium(
-    page, live_server, emailing_to_live_server, cs, screenshot_dir
+    page, live_server, emailing_to_live_server, cs, shoot
 ):
     # given a claim approved by customer service; each service call commits, so its email was sent
     claim = approved_claim(cs)
@@ -63,7 +52,7 @@ def test_customer_enters_the_tracking_from_the_approval_email_in_chromium(
     opened = page.goto(link)
     assert opened.status == 200
     assert page.locator("#rma-number").inner_text() == claim.rma_number
-    shoot(page, screenshot_dir, "form")
+    shoot(page, "tracking-form")
     page.fill("#id_carrier", "DHL")
     page.fill("#id_tracking_number", "JD0146000012345")
     page.fill("#id_sent_on", sent_on.isoformat())
@@ -76,7 +65,7 @@ def test_customer_enters_the_tracking_from_the_approval_email_in_chromium(
     assert posted.value.response().status == 200
     assert page.locator("h1").inner_text() == "Thank you: we have your tracking number"
     assert page.locator("#tracking").inner_text() == f"DHL · JD0146000012345, sent on {sent_on:%-d %B %Y}."
-    shoot(page, screenshot_dir, "thanks")
+    shoot(page, "tracking-thanks")
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.SHIPPED
     parcel = ReturnParcel.objects.get(claim=claim)
@@ -88,11 +77,11 @@ def test_customer_enters_the_tracking_from_the_approval_email_in_chromium(
     assert page.locator("h1").inner_text() == "We already have your tracking number"
     assert "We already have your tracking number JD0146000012345 (DHL)" in page.locator("#already").inner_text()
     assert page.locator("#tracking-form").count() == 0
-    shoot(page, screenshot_dir, "already")
+    shoot(page, "tracking-already")
 
 
 def test_form_errors_show_next_to_their_fields_in_chromium(
-    page, live_server, emailing_to_live_server, cs, screenshot_dir
+    page, live_server, emailing_to_live_server, cs, shoot
 ):
     claim = approved_claim(cs)
     page.goto(tracking_link(emailing_to_live_server, claim))
@@ -103,13 +92,13 @@ def test_form_errors_show_next_to_their_fields_in_chromium(
 
     assert "This field is required." in page.locator("#id_carrier ~ .errorlist").first.inner_text()
     assert page.input_value("#id_tracking_number") == "JD0146000012345"
-    shoot(page, screenshot_dir, "form-errors")
+    shoot(page, "tracking-form-errors")
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.APPROVED
 
 
 def test_tampered_link_shows_the_link_problem_page_in_chromium(
-    page, live_server, emailing_to_live_server, cs, screenshot_dir
+    page, live_server, emailing_to_live_server, cs, shoot
 ):
     claim = approved_claim(cs)
     link = tracking_link(emailing_to_live_server, claim)
@@ -121,12 +110,12 @@ def test_tampered_link_shows_the_link_problem_page_in_chromium(
     assert response.status == 400
     assert page.locator("h1").inner_text() == "This link does not work"
     assert page.locator("#problem").inner_text().startswith("This link is not valid")
-    shoot(page, screenshot_dir, "link-problem")
+    shoot(page, "tracking-link-problem")
     assert not ReturnParcel.objects.filter(claim=claim).exists()
 
 
 def test_link_of_a_cancelled_return_says_no_parcel_is_expected_in_chromium(
-    page, live_server, emailing_to_live_server, cs, screenshot_dir
+    page, live_server, emailing_to_live_server, cs, shoot
 ):
     claim = approved_claim(cs)
     link = tracking_link(emailing_to_live_server, claim)
@@ -138,4 +127,4 @@ def test_link_of_a_cancelled_return_says_no_parcel_is_expected_in_chromium(
     assert page.locator("h1").inner_text() == "No parcel to track"
     assert page.locator("#reason").inner_text() == "This return was cancelled, so there is no parcel to send."
     assert page.locator("#tracking-form").count() == 0
-    shoot(page, screenshot_dir, "not-expected")
+    shoot(page, "tracking-not-expected")

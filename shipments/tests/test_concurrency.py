@@ -7,14 +7,13 @@ while the first holds the lock, the claim's transition (which runs inside the
 locked transaction) is slowed down.
 """
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from core import actors
+from core.testing import at_once
 from returns import services as claim_services
 from returns.models import ClaimEvent, ClaimStatus
 from shipments import services
@@ -32,29 +31,6 @@ def slowed(monkeypatch, name):
         return original(**kwargs)
 
     monkeypatch.setattr(claim_services, name, slow)
-
-
-def at_once(*calls):
-    """Run each call in its own thread, released together; return ("ok", value) or ("error", exception)."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = ("ok", call())
-        except Exception as error:
-            results[index] = ("error", error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck: deadlock?"
-    return results
 
 
 def test_two_warehouse_users_receiving_one_rma_at_once_make_one_receipt_and_one_clear_message(

@@ -5,12 +5,11 @@ second click wait and then see the first one's work. Each test slows down a step
 taken inside the lock, so the second thread really arrives while the first holds it.
 """
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 
+from core.testing import at_once
 from returns import states
 from returns.models import ClaimEvent, ClaimStatus, OutboundEmail
 from shipments import services as shipment_services
@@ -18,29 +17,6 @@ from warranty import services
 from warranty.models import Replacement, ReplacementKind, ReplacementStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def at_once(*calls):
-    """Run each call in its own thread, released together; return ("ok", value) or ("error", exception)."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = ("ok", call())
-        except Exception as error:
-            results[index] = ("error", error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck: deadlock?"
-    return results
 
 
 def slowed(monkeypatch, module, name):
