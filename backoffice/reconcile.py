@@ -11,23 +11,21 @@ whose claim went elsewhere (cancelled, rejected), a refunded claim without a suc
 replaced claim without a shipped replacement, an order line paid back beyond what was paid.
 """
 
-import logging
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Subquery, Sum, When
 from django.urls import reverse
 
 from core import actors
+from refunds import services as refund_services
 from refunds.models import COMMITTED_STATUSES, LineKind, Refund, RefundLine, RefundStatus
 from returns import money
 from returns import services as claim_services
-from returns import states as claim_states
 from returns.models import Claim, ClaimAction, ClaimStatus, OrderLine
 from shipments.models import OutboundParcel, OutboundPurpose
 from warranty.models import Replacement, ReplacementStatus
 from warranty.services import replacements_reconcile_shipped_parcel
-
-log = logging.getLogger(__name__)
 
 # The claim can still follow its succeeded refund from these states.
 _REFUNDABLE_CLAIM = (ClaimStatus.INSPECTED, ClaimStatus.APPROVED)
@@ -62,25 +60,15 @@ def reconcile_sweep() -> dict:
     """Heal what has one right answer (see the module docstring), as the system; returns what moved."""
     healed = {"claims_refunded": 0, "replacements_shipped": 0}
     for refund in refunds_succeeded_claim_behind().filter(claim__status__in=_REFUNDABLE_CLAIM).select_related("claim"):
-        try:
-            claim_services.claim_mark_refunded(
+        with transaction.atomic():
+            if not refund_services.claim_follow_refund(refund, reconciled=True):
+                continue  # moved since the query: the refund's event says why
+            claim_services.claim_note(
                 claim_id=refund.claim_id,
-                details={
-                    "refund_id": refund.pk,
-                    "total": refund.total,
-                    "currency": refund.currency,
-                    "reconciled": True,
-                },
+                by=actors.SYSTEM,
+                action=ClaimAction.RECONCILED,
+                payload={"what": "refund_succeeded", "refund_id": refund.pk},
             )
-        except claim_states.InvalidTransition as error:  # moved since the query
-            log.warning("claim %s not reconciled with refund %s: %s", refund.claim_id, refund.pk, error)
-            continue
-        claim_services.claim_note(
-            claim_id=refund.claim_id,
-            by=actors.SYSTEM,
-            action=ClaimAction.RECONCILED,
-            payload={"what": "refund_succeeded", "refund_id": refund.pk},
-        )
         healed["claims_refunded"] += 1
     for claim_id in claims_with_shipped_parcel_behind().values_list("pk", flat=True):
         healed["replacements_shipped"] += replacements_reconcile_shipped_parcel(claim_id=claim_id)

@@ -673,27 +673,7 @@ def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -
     refund.processing_started_at = None
     refund.failure_reason = ""
     _move(refund, transition, by, payload)
-    try:
-        with transaction.atomic():  # a savepoint: the money left, whatever the claim's state says
-            claim_services.claim_mark_refunded(
-                claim_id=refund.claim_id,
-                details={
-                    "refund_id": refund.pk,
-                    "total": refund.total,
-                    "currency": refund.currency,
-                    "provider_reference": refund.provider_reference,
-                },
-            )
-    except claim_states.InvalidTransition as error:
-        log.warning("refund %s succeeded but claim %s not marked refunded: %s", refund.pk, refund.claim_id, error)
-        _record(
-            refund,
-            actors.SYSTEM,
-            RefundAction.CLAIM_NOT_MARKED_REFUNDED,
-            refund.status,
-            refund.status,
-            {"reason": str(error)},
-        )
+    claim_follow_refund(refund)
     claim = Claim.objects.select_related("order").get(pk=refund.claim_id)
     notifications.email_customer(
         claim=claim,
@@ -711,6 +691,35 @@ def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -
         ],
         amount=money.quantize(refund.total, refund.currency),
     )
+
+
+def claim_follow_refund(refund: Refund, **details) -> bool:
+    """The claim of a succeeded refund is refunded, as the system; False (with an event on the refund saying
+    why) when the claim cannot follow, e.g. a person cancelled it meanwhile: the money left anyway."""
+    try:
+        with transaction.atomic():  # a savepoint: the money left, whatever the claim's state says
+            claim_services.claim_mark_refunded(
+                claim_id=refund.claim_id,
+                details={
+                    "refund_id": refund.pk,
+                    "total": refund.total,
+                    "currency": refund.currency,
+                    "provider_reference": refund.provider_reference,
+                    **details,
+                },
+            )
+    except claim_states.InvalidTransition as error:
+        log.warning("refund %s succeeded but claim %s not marked refunded: %s", refund.pk, refund.claim_id, error)
+        _record(
+            refund,
+            actors.SYSTEM,
+            RefundAction.CLAIM_NOT_MARKED_REFUNDED,
+            refund.status,
+            refund.status,
+            {"reason": str(error)},
+        )
+        return False
+    return True
 
 
 def _record_unavailable(refund_id: int, attempt: int, error: ProviderUnavailable, final_attempt: bool) -> None:

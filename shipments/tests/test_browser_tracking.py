@@ -20,6 +20,7 @@ from shipments.tests.conftest import approved_claim
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
 @pytest.fixture
 def emailing_to_live_server(settings, live_server, smtp_inbox):
     """Links in emails point at the live server; emails go to the SMTP server. Yields its inbox."""
@@ -80,9 +81,7 @@ def test_customer_enters_the_tracking_from_the_approval_email_in_chromium(
     shoot(page, "tracking-already")
 
 
-def test_form_errors_show_next_to_their_fields_in_chromium(
-    page, live_server, emailing_to_live_server, cs, shoot
-):
+def test_form_errors_show_next_to_their_fields_in_chromium(page, live_server, emailing_to_live_server, cs, shoot):
     claim = approved_claim(cs)
     page.goto(tracking_link(emailing_to_live_server, claim))
 
@@ -97,9 +96,7 @@ def test_form_errors_show_next_to_their_fields_in_chromium(
     assert claim.status == ClaimStatus.APPROVED
 
 
-def test_tampered_link_shows_the_link_problem_page_in_chromium(
-    page, live_server, emailing_to_live_server, cs, shoot
-):
+def test_tampered_link_shows_the_link_problem_page_in_chromium(page, live_server, emailing_to_live_server, cs, shoot):
     claim = approved_claim(cs)
     link = tracking_link(emailing_to_live_server, claim)
     token = urlsplit(link).path.rstrip("/").rsplit("/", 1)[1]
