@@ -419,3 +419,83 @@ def test_two_sweeps_at_once_remind_each_claim_once(cs, staff_emails, monkeypatch
     for claim in claims:
         assert parcel_events(claim) == ["parcel_reminded"]
     assert OutboundEmail.objects.filter(template="parcel_reminder").count() == 3
+
+
+# --- The claim list -------------------------------------------------------------------------------
+
+
+def claim_list(client, **params):
+    with time_machine.travel(APPROVED + 15 * DAY, tick=False):
+        return client.get("/admin/returns/claim/", params)
+
+
+def test_the_claim_list_filters_claims_waiting_for_their_parcel(client, cs, warehouse_user):
+    fresh = approved_claim(cs, at=APPROVED + 13 * DAY)  # 2 days
+    week = approved_claim(cs, at=APPROVED + 8 * DAY)  # exactly 7 days
+    late = approved_claim(cs, at=APPROVED)  # 15 days
+    shipped = approved_claim(cs, at=APPROVED - 5 * DAY)  # 20 days, tracking given
+    ship(shipped, APPROVED)
+    received = approved_claim(cs, at=APPROVED - DAY)
+    receive(received, warehouse_user, APPROVED + 2 * DAY)
+    approved_claim(cs, at=APPROVED, returnless_reason="Never delivered.")
+    client.force_login(cs)
+
+    def listed(value):
+        return set(claim_list(client, parcel=value).context["cl"].result_list)
+
+    assert listed("any") == {fresh, week, late, shipped}
+    assert listed("reminded") == {week, late, shipped}
+    assert listed("escalated") == {late, shipped}
+    html = claim_list(client).content.decode()
+    assert "waiting for the parcel" in html
+    assert 'href="?parcel=reminded"' in html and "over 7 days (customer reminded)" in html
+    assert 'href="?parcel=escalated"' in html and "over 14 days (customer service told)" in html
+
+
+def test_the_claim_list_shows_the_days_waiting_for_the_parcel(client, cs):
+    late = approved_claim(cs, at=APPROVED)
+    cancelled = approved_claim(cs, at=APPROVED + 14 * DAY)
+    with time_machine.travel(APPROVED + 14 * DAY, tick=False):
+        services.claim_cancel(claim_id=cancelled.pk, by=cs, reason="Kept it.")
+    client.force_login(cs)
+
+    html = claim_list(client).content.decode()
+
+    assert '<th scope="col" class="column-waiting_for_parcel">' in html
+    rows = re.findall(r'<tr>.*?<th class="field-reference"><a href="[^"]*">([^<]+)</a>.*?</tr>', html, re.S)
+    cells = re.findall(r'<td class="field-waiting_for_parcel">([^<]*)</td>', html)
+    assert dict(zip(rows, cells, strict=True)) == {late.rma_number: "15 days", cancelled.rma_number: "-"}
+
+
+def test_the_parcel_filters_use_the_partial_index(cs):
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    approved_claim(cs)
+    order = OrderFactory()
+    policy = PolicyVersion.objects.latest()
+    Claim.objects.bulk_create(  # closed long ago: no parcel clock
+        Claim(
+            order=order,
+            order_number=order.number,
+            customer_email=order.customer_email,
+            claim_type=ClaimType.NO_REASON,
+            description="Not for me.",
+            policy_version=policy,
+            submitted_at=APPROVED - 90 * DAY,
+            status=ClaimStatus.REFUNDED,
+        )
+        for _ in range(2000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE returns_claim")
+    for value in ("any", "reminded", "escalated"):
+        request = RequestFactory().get("/admin/returns/claim/", {"parcel": value})
+        request.user = cs
+        queryset = site._registry[Claim].get_changelist_instance(request).queryset
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            sql, params = queryset.query.sql_with_params()
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "claim_awaiting_parcel" in plan, plan
