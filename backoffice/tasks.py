@@ -5,11 +5,13 @@ from celery import shared_task
 
 @shared_task
 def sla_sweep() -> dict:
-    """Every few minutes (``CELERY_BEAT_SCHEDULE["sla-sweep"]``): each sweep is idempotent on its own."""
+    """Every few minutes (``CELERY_BEAT_SCHEDULE["sla-sweep"]``): each sweep is idempotent on its own, and runs
+    as the system (the parcel sweep's expiries are the system's transition)."""
     from refunds.services import refund_sla_sweep
+    from returns.services import parcel_sweep
     from returns.services import sla_sweep as claim_sla_sweep
 
-    return {"claims": claim_sla_sweep(), "refunds": refund_sla_sweep()}
+    return {"claims": claim_sla_sweep(), "refunds": refund_sla_sweep(), "parcels": parcel_sweep()}
 
 
 @shared_task

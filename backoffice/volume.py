@@ -24,7 +24,12 @@ Everything is relative to one moment, ``as_of`` (now, by default):
   through, as after a day without Celery beat;
 - ``fresh`` claims that arrived in the last 20 hours: running, due later;
 - a ``create`` event per claim, one per later transition, and the SLA
-  reminders and escalations the sweep would have written for late answers.
+  reminders and escalations the sweep would have written for late answers;
+- the parcel clock as the services leave it: ``approved_at`` on every approved
+  claim, ``awaiting_parcel_since`` while the parcel is awaited (approved or
+  shipped, not received, not returnless), and the parcel sweep's reminders,
+  escalations and expiries (events and markers) at each claim's policy
+  version's days, as a beat running every five minutes would have written them.
 
 The work is a list of steps (``STEPS``), each writing one table and returning
 its row count. The refunds step (``copy_refunds``) writes a ``Refund`` with its
@@ -200,6 +205,7 @@ class Context:
     staff: dict = field(default_factory=dict)  # role → list of user ids
     products: list = field(default_factory=list)  # (id, is_electronic, price, sku)
     policies: list = field(default_factory=list)  # (effective_from timestamp, id), ascending
+    parcel_days: dict = field(default_factory=dict)  # policy id → (reminder, escalation, expiry) days
     specs: list = field(default_factory=list)  # one tuple a claim, in arrival order (see _plan_claims)
     randoms: array = field(default_factory=lambda: array("d"))
     line_base: array = field(default_factory=lambda: array("q"))  # first order line id of claim i's order
@@ -380,8 +386,13 @@ def prepare(ctx: Context) -> int:
     for table in ("returns_product", "returns_order", "returns_orderline", "returns_claim", "returns_claimitem"):
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
         ctx.base[table] = cursor.fetchone()[0]
-    cursor.execute("SELECT effective_from, id FROM returns_policyversion ORDER BY effective_from")
-    ctx.policies = [(moment.timestamp(), pk) for moment, pk in cursor.fetchall()]
+    cursor.execute(
+        "SELECT effective_from, id, parcel_reminder_days, parcel_escalation_days, parcel_expiry_days "
+        "FROM returns_policyversion ORDER BY effective_from"
+    )
+    versions = cursor.fetchall()
+    ctx.policies = [(moment.timestamp(), pk) for moment, pk, *_ in versions]
+    ctx.parcel_days = {pk: tuple(days) for _, pk, *days in versions}
     if not ctx.policies:
         raise VolumeError("No PolicyVersion: run migrate first (it adds the published policy).")
     cursor.execute("SELECT year, last_value FROM returns_rmasequence")
@@ -519,13 +530,23 @@ def copy_claims(ctx: Context) -> int:
                 ts(story.breached_at) if story.breached_at is not None else None,
                 ts(story.events[0][3]),
                 ts(_last_change(story.events)),
+                *(
+                    ts(moment) if moment is not None else None
+                    for moment in (
+                        story.approved_at,
+                        story.awaiting_parcel_since,
+                        story.parcel_reminded_at,
+                        story.parcel_escalated_at,
+                    )
+                ),
             )
 
     columns = (
         "id", "order_id", "order_number", "customer_email", "claim_type", "doa_reason", "description", "status",
         "is_electronic", "policy_version_id", "submitted_at", "rma_number", "is_returnless", "returnless_reason",
         "window_override_reason", "rejection_reason", "submission_key", "created_by_id", "first_response_due_at",
-        "first_response_met", "sla_reminded_at", "sla_breached_at", "created_at", "updated_at",
+        "first_response_met", "sla_reminded_at", "sla_breached_at", "created_at", "updated_at", "approved_at",
+        "awaiting_parcel_since", "parcel_reminded_at", "parcel_escalated_at",
     )  # fmt: skip
     return _copy(ctx, "returns_claim", columns, rows())
 
@@ -852,6 +873,10 @@ class Story:
     reminded_at: float | None = None
     breached_at: float | None = None
     approved_at: float | None = None
+    # The parcel clock (returns/sla.py): running from approval until the parcel is received or the claim closes.
+    awaiting_parcel_since: float | None = None
+    parcel_reminded_at: float | None = None
+    parcel_escalated_at: float | None = None
     returnless: bool = False
     override: bool = False
     rejection_reason: str = ""
@@ -859,6 +884,15 @@ class Story:
 
 def _story(ctx: Context, i: int, spec: tuple) -> Story:
     """The claim's life from arrival to ``as_of``, from its spec and its own random numbers (deterministic)."""
+    story = _transitions(ctx, i, spec)
+    if story.approved_at is not None and not story.returnless:
+        days = ctx.parcel_days[_policy(ctx, story.submitted)]
+        _parcel_clock(story, ctx.as_of, days, ctx.randoms[i * RANDOMS_PER_CLAIM + 2])
+    return story
+
+
+def _transitions(ctx: Context, i: int, spec: tuple) -> Story:
+    """The claim's transitions and first-response reminders, from arrival to ``as_of``."""
     submitted, kind, ctype, reason, _electronic, window_kept = spec[:6]
     u = ctx.randoms[i * RANDOMS_PER_CLAIM : (i + 1) * RANDOMS_PER_CLAIM]
     as_of = ctx.as_of
@@ -983,6 +1017,52 @@ def _story(ctx: Context, i: int, spec: tuple) -> Story:
     return story
 
 
+PARCEL_ENDS = ("receive", "cancel", "expire")  # returns.sla.PARCEL_ARRIVED_OR_GONE
+
+
+def _parcel_clock(story: Story, as_of: float, days: tuple, jitter: float) -> None:
+    """What the parcel sweep (``returns.services.parcel_sweep``, every five minutes) would have done to an
+    approved claim by ``as_of``: its reminder, its escalation and its expiry, with their events and markers."""
+    approved = story.approved_at
+    reminder_days, escalation_days, expiry_days = days
+    moments = {}
+    for action, _source, _target, moment, *_ in story.events:
+        moments.setdefault(action, moment)
+    ends = min((moments[a] for a in PARCEL_ENDS if a in moments), default=None)
+    # Still approved (no tracking, nothing received, not cancelled) until the first of these.
+    approved_until = min((moments[a] for a in ("ship", *PARCEL_ENDS) if a in moments), default=float("inf"))
+    late = 60 + 240 * jitter
+    expiry = approved + expiry_days * DAY + late
+    if expiry <= as_of and expiry < approved_until:
+        # No parcel news: the sweep expired the claim, so nothing after the approval happened.
+        story.events[:] = [event for event in story.events if event[3] <= approved]
+        story.events.append(
+            ("expire", APPR, CANC, expiry, None, {"approved_at": _iso(approved), "expiry_days": expiry_days})
+        )
+        story.status, ends, approved_until = CANC, expiry, expiry
+    parcel_events = []
+    reminder = approved + reminder_days * DAY + late
+    if reminder <= as_of and reminder < approved_until:
+        parcel_events.append(("parcel_reminded", APPR, APPR, reminder, None, _waited(approved, reminder)))
+        story.parcel_reminded_at = reminder
+    escalation = approved + escalation_days * DAY + late
+    if escalation <= as_of and (ends is None or escalation < ends):
+        status = APPR if escalation < approved_until else SHIP
+        parcel_events.append(("parcel_escalated", status, status, escalation, None, _waited(approved, escalation)))
+        story.parcel_escalated_at = escalation
+    story.events.extend(parcel_events)
+    story.events.sort(key=lambda event: event[3])  # stable: same-moment events keep their order
+    story.awaiting_parcel_since = approved if ends is None else None
+
+
+def _waited(approved: float, moment: float) -> dict:
+    return {"awaiting_parcel_since": _iso(approved), "days_waiting": int((moment - approved) // DAY)}
+
+
+def _iso(moment: float) -> str:
+    return _timestamp(moment).isoformat()
+
+
 def _then(story: Story, as_of: float, action, source, target, moment, role, payload) -> bool:
     """The next transition if it has happened by ``as_of``; False ends the story."""
     if moment > as_of:
@@ -1064,8 +1144,8 @@ def _description(ctype: str, reason: int, x: float) -> str:
 
 
 def _last_change(events: list) -> float:
-    """``updated_at``: the last save; the sweep marks its rows with ``update()``, which leaves it alone."""
+    """``updated_at``: the last save; the sweeps mark their rows with ``update()``, which leaves it alone."""
     for event in reversed(events):
-        if not event[0].startswith("sla_"):
+        if not event[0].startswith(("sla_", "parcel_")):
             return event[3]
     return events[0][3]

@@ -160,6 +160,41 @@ class FirstResponseFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _policy_default(field: str) -> int:
+    return PolicyVersion._meta.get_field(field).get_default()
+
+
+class ParcelWaitFilter(admin.SimpleListFilter):
+    """Approved claims whose return parcel has not arrived (the parcel clock, docs/claims.md): an indexed range
+    each on ``awaiting_parcel_since``.
+
+    The days are the published policy's (``PolicyVersion`` defaults: 7 and 14), read without a query so the list
+    keeps its query count; a claim under a version with other days is reminded and escalated on its own days.
+    """
+
+    title = "waiting for the parcel"
+    parameter_name = "parcel"
+
+    def lookups(self, request, model_admin):
+        reminder, escalation = _policy_default("parcel_reminder_days"), _policy_default("parcel_escalation_days")
+        return [
+            ("any", "any"),
+            ("reminded", f"over {reminder} days (customer reminded)"),
+            ("escalated", f"over {escalation} days (customer service told)"),
+        ]
+
+    def queryset(self, request, queryset):
+        days = {
+            "reminded": _policy_default("parcel_reminder_days"),
+            "escalated": _policy_default("parcel_escalation_days"),
+        }
+        if self.value() == "any":
+            return queryset.filter(awaiting_parcel_since__isnull=False)
+        if self.value() in days:
+            return queryset.filter(awaiting_parcel_since__lte=timezone.now() - timedelta(days=days[self.value()]))
+        return queryset
+
+
 @admin.register(Claim)
 class ClaimAdmin(admin.ModelAdmin):
     list_display = (
@@ -172,9 +207,11 @@ class ClaimAdmin(admin.ModelAdmin):
         "is_electronic",
         "received_on",
         "submitted_at",
+        "waiting_for_parcel",
     )
     list_filter = (
         FirstResponseFilter,
+        ParcelWaitFilter,
         "status",
         "claim_type",
         "is_electronic",
@@ -247,6 +284,14 @@ class ClaimAdmin(admin.ModelAdmin):
         if left.total_seconds() < 0:
             return f"Overdue: was due {when}, {_hours(-left)} ago."
         return f"Due {when}: {_hours(left)} left."
+
+    @admin.display(description="waiting for parcel")
+    def waiting_for_parcel(self, claim):
+        """Whole days since approval while the return parcel is awaited; blank (the admin's "-") otherwise."""
+        if claim.awaiting_parcel_since is None:
+            return None
+        days = (timezone.now() - claim.awaiting_parcel_since).days
+        return f"{days} day{'s' if days != 1 else ''}"
 
     @admin.display(description="received on", ordering="order__received_on")
     def received_on(self, claim):
@@ -564,6 +609,9 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         "warranty_months",
         "warranty_electronic_months",
         "no_reason_return_shipping_reimbursed",
+        "parcel_reminder_days",
+        "parcel_escalation_days",
+        "parcel_expiry_days",
     )
 
     def get_readonly_fields(self, request, obj=None):

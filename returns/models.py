@@ -222,6 +222,8 @@ class Claim(models.Model):
             models.Index(fields=["status", "-id"], name="claim_status_recent"),
             # The dashboard and the "made" filter select claims by when they arrived.
             models.Index(fields=["submitted_at"], name="claim_submitted_at"),
+            # The SLA report's parcels, by the week of approval.
+            models.Index(fields=["approved_at"], name="claim_approved_at"),
             # The SLA sweep's range query touches only claims whose clock runs.
             models.Index(
                 fields=["first_response_due_at"],

@@ -17,6 +17,7 @@ SUBJECTS = {
     "claim_approved": "Your return is approved: {ref}",
     "claim_rejected": "About your after-sales request ({ref})",
     "claim_inspected": "We inspected your return ({ref})",
+    "parcel_reminder": "Reminder: we are waiting for your return parcel ({ref})",
     "claim_expired": "Your return was closed: we did not receive the parcel ({ref})",
     "replacement_shipped": "Your replacement is on its way ({ref})",
     "refund_sent": "Your refund was sent ({ref})",
@@ -24,6 +25,8 @@ SUBJECTS = {
 STAFF_SUBJECTS = {
     "sla_due_soon": "{count} claim(s) due for a first response soon",
     "sla_overdue": "{count} claim(s) past the 24-hour first response",
+    # The parcel sweep (returns.services.parcel_sweep): approved claims whose return parcel has not arrived.
+    "parcel_overdue": "{count} approved claim(s) whose return parcel has not arrived",
     # The refunds' digests (refunds.services.refund_sla_sweep): their items are refunds.
     "refund_approval_waiting": "{count} refund(s) waiting for approval since their inspection",
     "refund_sla_due_soon": "{count} refund(s) at the 5-working-day target, not sent yet",

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import actors, events
@@ -548,4 +549,115 @@ def _sla_event(claim: Claim, action: str) -> ClaimEvent:
         source=claim.status,
         target=claim.status,
         payload={"first_response_due_at": claim.first_response_due_at},
+    )
+
+
+# --- The return parcel's clock ------------------------------------------------
+
+
+def parcel_sweep(*, now: datetime | None = None) -> dict:
+    """An approved claim whose parcel does not arrive must not just sit as "approved" (docs/claims.md, the parcel
+    clock). Per the claim's policy version, counted in days of 24 hours from the approval moment:
+
+    - ``parcel_reminder_days``: a claim still approved (no tracking given) — the customer is emailed, once, their
+      tracking link;
+    - ``parcel_escalation_days``: a claim approved or shipped whose parcel has not been received — customer
+      service gets one digest listing them, once per claim;
+    - ``parcel_expiry_days``: a claim still approved (no tracking, nothing received) is expired by the system
+      (``claim_expire``: cancelled, the customer told). A shipped claim (its parcel is on its way) is never
+      expired here: it was escalated, a person decides.
+
+    One transaction, as ``sla_sweep``: the rows are locked (``skip_locked``: a second sweep at once passes them
+    by) and marked with their events, emails and digest. The policy versions are few: one indexed range on
+    ``awaiting_parcel_since`` per version present among the waiting claims.
+    """
+    now = now or timezone.now()
+    by = actors.SYSTEM
+    waiting = Claim.objects.filter(awaiting_parcel_since__isnull=False, is_returnless=False)
+    waiting_statuses = (ClaimStatus.APPROVED, ClaimStatus.SHIPPED)
+    to_remind, to_escalate, to_expire = [], [], []
+    with transaction.atomic():
+        for version in PolicyVersion.objects.filter(pk__in=waiting.values("policy_version_id")).order_by("pk"):
+            remind_by, escalate_by, expire_by = (
+                now - timedelta(days=days)
+                for days in (version.parcel_reminder_days, version.parcel_escalation_days, version.parcel_expiry_days)
+            )
+            approved = Q(status=ClaimStatus.APPROVED)
+            claims = list(
+                waiting.select_for_update(skip_locked=True, of=("self",))
+                .select_related("order")
+                .only(*_PARCEL_SWEEP_FIELDS)
+                .filter(
+                    policy_version=version,
+                    status__in=waiting_statuses,
+                    awaiting_parcel_since__lte=max(remind_by, escalate_by, expire_by),
+                )
+                .filter(
+                    (approved & Q(parcel_reminded_at=None, awaiting_parcel_since__lte=remind_by))
+                    | Q(parcel_escalated_at=None, awaiting_parcel_since__lte=escalate_by)
+                    | (approved & Q(awaiting_parcel_since__lte=expire_by))
+                )
+                .order_by("awaiting_parcel_since", "pk")
+            )
+            for claim in claims:
+                claim.days_waiting = (now - claim.awaiting_parcel_since).days
+                if claim.status == ClaimStatus.APPROVED and claim.awaiting_parcel_since <= expire_by:
+                    to_expire.append(claim)  # no reminder nor digest for a claim closed in the same sweep
+                    continue
+                if (
+                    claim.status == ClaimStatus.APPROVED
+                    and claim.parcel_reminded_at is None
+                    and claim.awaiting_parcel_since <= remind_by
+                ):
+                    to_remind.append(claim)
+                if claim.parcel_escalated_at is None and claim.awaiting_parcel_since <= escalate_by:
+                    to_escalate.append(claim)
+        Claim.objects.filter(pk__in=[c.pk for c in to_remind]).update(parcel_reminded_at=now)
+        Claim.objects.filter(pk__in=[c.pk for c in to_escalate]).update(parcel_escalated_at=now)
+        ClaimEvent.objects.bulk_create(
+            [_parcel_event(claim, ClaimAction.PARCEL_REMINDED) for claim in to_remind]
+            + [_parcel_event(claim, ClaimAction.PARCEL_ESCALATED) for claim in to_escalate]
+        )
+        for claim in to_remind:
+            notifications.email_customer(
+                claim=claim,
+                template="parcel_reminder",
+                tracking_url=links.tracking_url(claim),
+                days_waiting=claim.days_waiting,
+            )
+        if to_escalate:
+            notifications.email_staff(
+                group=settings.SLA_REMINDER_GROUP, template="parcel_overdue", claims=to_escalate, now=now
+            )
+        for claim in to_expire:
+            # The row is locked by this transaction already: claim_expire's own lock is taken at once.
+            claim_expire(claim_id=claim.pk, by=by)
+    return {"reminded": len(to_remind), "escalated": len(to_escalate), "expired": len(to_expire)}
+
+
+# What the parcel sweep's events, emails and digest read.
+_PARCEL_SWEEP_FIELDS = (
+    "status",
+    "rma_number",
+    "order",
+    "order__customer_name",
+    "order_number",
+    "customer_email",
+    "claim_type",
+    "approved_at",
+    "awaiting_parcel_since",
+    "parcel_reminded_at",
+    "parcel_escalated_at",
+)
+
+
+def _parcel_event(claim: Claim, action: str) -> ClaimEvent:
+    return events.build(
+        ClaimEvent,
+        claim=claim,
+        by=actors.SYSTEM,
+        action=action,
+        source=claim.status,
+        target=claim.status,
+        payload={"awaiting_parcel_since": claim.awaiting_parcel_since, "days_waiting": claim.days_waiting},
     )

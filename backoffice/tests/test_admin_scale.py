@@ -54,6 +54,8 @@ CLAIM_LISTS = [
     "/admin/returns/claim/?q=customer1@example.com",
     "/admin/returns/claim/?sku=SKU-00001",
     "/admin/returns/claim/?first_response=overdue",
+    "/admin/returns/claim/?parcel=any",
+    "/admin/returns/claim/?parcel=escalated",
 ]
 
 

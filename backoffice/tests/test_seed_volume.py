@@ -156,3 +156,36 @@ def test_seeding_puts_back_every_index_and_constraint_and_the_id_sequences():
     seed_volume("--truncate")
     assert schema() == before
     ClaimFactory()  # the ORM's next ids do not collide with the copied ones
+
+
+def test_seeded_parcel_clocks_are_what_the_services_and_the_parcel_sweep_would_leave():
+    seed_volume()
+    approvals = dict(ClaimEvent.objects.filter(action="approve").values_list("claim_id", "created_at"))
+    received = set(ClaimEvent.objects.filter(action="receive").values_list("claim_id", flat=True))
+    claims = list(Claim.objects.all())
+    for claim in claims:
+        assert claim.approved_at == approvals.get(claim.pk), claim.pk
+        awaited = (
+            claim.pk in approvals
+            and not claim.is_returnless
+            and claim.status in (ClaimStatus.APPROVED, ClaimStatus.SHIPPED)
+            and claim.pk not in received
+        )
+        assert claim.awaiting_parcel_since == (claim.approved_at if awaited else None), claim.pk
+    for action, marker in (("parcel_reminded", "parcel_reminded_at"), ("parcel_escalated", "parcel_escalated_at")):
+        events = dict(ClaimEvent.objects.filter(action=action).values_list("claim_id", "created_at"))
+        assert events, action  # two years of history: some parcels came late
+        assert {c.pk: getattr(c, marker) for c in claims if getattr(c, marker)} == events
+        assert set(ClaimEvent.objects.filter(action=action).values_list("actor_kind", flat=True)) == {"system"}
+    for claim in Claim.objects.filter(parcel_reminded_at__isnull=False):
+        assert claim.parcel_reminded_at - claim.approved_at >= timedelta(days=7)
+    assert Claim.objects.filter(awaiting_parcel_since__isnull=False).exists()
+
+    report = services.parcel_sweep(now=AS_OF)
+
+    # The seed wrote what a beat every five minutes did; at as_of only a threshold passed in those minutes is due.
+    assert report["expired"] == 0
+    for claim in Claim.objects.filter(parcel_reminded_at=AS_OF):
+        assert claim.awaiting_parcel_since > AS_OF - timedelta(days=7, minutes=5)
+    for claim in Claim.objects.filter(parcel_escalated_at=AS_OF):
+        assert claim.awaiting_parcel_since > AS_OF - timedelta(days=14, minutes=5)

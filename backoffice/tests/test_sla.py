@@ -13,7 +13,7 @@ from inspections.services import inspection_propose_refund
 from refunds import services as refund_services
 from refunds.models import Refund, RefundStatus
 from refunds.tests.conftest import finance_user, inspected_claim
-from returns.models import Claim, ClosureDay
+from returns.models import Claim, ClosureDay, PolicyVersion
 from returns.tests.factories import ROLES, ClaimFactory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -212,13 +212,73 @@ def test_the_sla_page_is_one_grouped_query_per_table(client, manager, known_figu
     client.force_login(manager)
     client.get(SLA_PAGE)  # warm the content types
 
-    # session, user, manager group, permissions ×2 (the admin's menu), claims, refunds
-    with time_machine.travel(NOW, tick=False), django_assert_num_queries(7) as captured:
+    # session, user, manager group, permissions ×2 (the admin's menu), claims, refunds, parcels (claims by approval)
+    with time_machine.travel(NOW, tick=False), django_assert_num_queries(8) as captured:
         client.get(SLA_PAGE)
 
     tables = [q["sql"] for q in captured.captured_queries if "GROUP BY" in q["sql"]]
-    assert len(tables) == 2
+    assert len(tables) == 3
     assert 'FROM "returns_claim"' in tables[0] and 'FROM "refunds_refund"' in tables[1]
+    assert 'DATE_TRUNC(\'week\', "returns_claim"."approved_at"' in tables[2]
+
+
+# --- Parcels awaited, by the week of approval ---------------------------------------------------
+
+
+@pytest.fixture
+def parcel_figures(cs, inspector):
+    """W47: 3 approved with a return (1 received in time, 1 shipped and 1 approved still awaited), 1 returnless.
+    W45: 1 approved under an older version (escalation 5 days), received after 7 days: late for it.
+    W44: 4 approved: 1 expired, 1 received late (16 days), 1 received in time (11 days), 1 cancelled by a person."""
+    from returns.services import claim_cancel, parcel_sweep
+    from returns.tests.test_parcel_sweep import approved_claim, receive, ship
+
+    PolicyVersion.objects.create(
+        effective_from=dt.datetime(2026, 1, 1, tzinfo=SHANGHAI),
+        parcel_reminder_days=3,
+        parcel_escalation_days=5,
+        parcel_expiry_days=10,
+    )
+    PolicyVersion.objects.create(effective_from=dt.datetime(2026, 10, 1, tzinfo=SHANGHAI))
+
+    def at(month, day, hour=10):
+        return dt.datetime(2026, month, day, hour, 0, tzinfo=SHANGHAI)
+
+    receive(approved_claim(cs, at=at(11, 16)), inspector, at(11, 20))
+    ship(approved_claim(cs, at=at(11, 17)), at(11, 18))
+    approved_claim(cs, at=at(11, 18))
+    approved_claim(cs, at=at(11, 18), returnless_reason="Never delivered.")
+
+    older = approved_claim(cs, at=at(11, 2), submitted=at(9, 20))
+    assert older.policy_version.parcel_escalation_days == 5
+    receive(older, inspector, at(11, 9))
+
+    expired = approved_claim(cs, at=at(10, 26))
+    receive(approved_claim(cs, at=at(10, 27)), inspector, at(11, 12))
+    receive(approved_claim(cs, at=at(10, 29)), inspector, at(11, 9))
+    cancelled = approved_claim(cs, at=at(10, 28))
+    with time_machine.travel(at(10, 30), tick=False):
+        claim_cancel(claim_id=cancelled.pk, by=cs, reason="The customer keeps it.")
+    with time_machine.travel(NOW, tick=False):
+        assert parcel_sweep()["expired"] == 1
+    assert Claim.objects.get(pk=expired.pk).status == "cancelled"
+
+
+def test_the_sla_page_shows_the_parcels_awaited_per_week_of_approval(client, manager, parcel_figures):
+    client.force_login(manager)
+
+    with time_machine.travel(NOW, tick=False):
+        response = client.get(SLA_PAGE)
+
+    rows = {row["week"]: row["parcels"] for row in response.context["rows"]}
+    keys = ("approved", "received", "received_in_time", "awaited", "expired")
+    assert [rows["2026-W47"][key] for key in keys] == [3, 1, 1, 2, 0]
+    assert [rows["2026-W45"][key] for key in keys] == [1, 1, 0, 0, 0]
+    assert [rows["2026-W44"][key] for key in keys] == [4, 2, 1, 0, 1]
+    assert [rows["2026-W48"][key] for key in keys] == [0, 0, 0, 0, 0]
+    html = response.content.decode()
+    assert "parcels awaited" in html
+    assert '<td class="parcels-approved">4</td>' in html and '<td class="parcels-expired">1</td>' in html
 
 
 def test_only_managers_see_the_sla_page_and_its_link(client, manager, cs):
@@ -235,3 +295,18 @@ def test_the_sla_page_needs_a_login(client):
     response = client.get(SLA_PAGE)
 
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_parcels_report_reads_the_approval_weeks_through_an_index(parcel_figures):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        sla.parcel_weeks(dt.datetime(2026, 9, 7, tzinfo=SHANGHAI))
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE returns_claim")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "claim_approved_at" in plan, plan

@@ -342,6 +342,7 @@ def test_one_beat_entry_runs_both_sweeps(settings, inspector, finance, staff_ema
     assert report == {
         "claims": {"reminded": 0, "escalated": 0},
         "refunds": {"approval_reminded": 0, "reminded": 1, "escalated": 0},
+        "parcels": {"reminded": 0, "escalated": 0, "expired": 0},  # the parcel was received: no clock
     }
     assert sla_events(refund) == ["refund_sla_reminded"]
 

@@ -155,6 +155,100 @@ def test_approve_is_refused_until_the_claim_is_inspected(warranty_claim, inspect
     assert not OutboundParcel.objects.exists()
 
 
+# "We will send you the replacement at the soonest once we receive your returned defective item": while the claim
+# waits for its parcel (approved, or shipped by the customer but not received), no replacement is approved or
+# shipped. No service makes a replacement in those states; the rows are written straight to the table, as a
+# bug or a hand edit might leave them, to prove the approve and ship services check the claim themselves.
+
+
+@pytest.fixture
+def awaiting_parcel(agent):
+    """``make(shipped)``: a warranty claim approved through the services, its parcel not received; with
+    ``shipped`` the customer gave the tracking number through the link. Its parcel clock runs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import actors
+    from returns import services as claim_services
+    from returns.models import Claim
+    from returns.tests.factories import OrderFactory, OrderLineFactory
+    from shipments import services as shipment_services
+    from warranty.tests.conftest import add_whole_package_photo
+
+    def make(*, shipped: bool) -> Claim:
+        order = OrderFactory(received_on=timezone.localdate() - timedelta(days=90))
+        line = OrderLineFactory(order=order, serial_numbers=["CAGE-1001"])
+        claim = claim_services.claim_create(
+            order=order,
+            claim_type=ClaimType.WARRANTY,
+            description="The quick-release clamp no longer locks.",
+            order_line_ids=[line.pk],
+            by=agent,
+            serial_number="CAGE-1001",
+        )
+        add_whole_package_photo(claim)
+        claim_services.claim_approve(claim_id=claim.pk, by=agent)
+        if shipped:
+            shipment_services.return_parcel_register(
+                claim_id=claim.pk,
+                by=actors.CUSTOMER,
+                carrier="DHL",
+                tracking_number="JD01",
+                sent_on=timezone.localdate(),
+            )
+        claim = Claim.objects.get(pk=claim.pk)
+        assert claim.status == (ClaimStatus.SHIPPED if shipped else ClaimStatus.APPROVED)
+        assert claim.awaiting_parcel_since is not None  # not received
+        return claim
+
+    return make
+
+
+def replacement_row(claim, status: str) -> Replacement:
+    approved = status == ReplacementStatus.APPROVED
+    return Replacement.objects.create(
+        claim=claim,
+        claim_item=claim.items.get(),
+        kind=ReplacementKind.WHOLE_PRODUCT,
+        faulty_serial="CAGE-1001",
+        status=status,
+        replacement_serial="CAGE-9001" if approved else "",
+        outbound_parcel=(
+            OutboundParcel.objects.create(
+                claim=claim, purpose=OutboundPurpose.REPLACEMENT, serial_numbers=["CAGE-9001"]
+            )
+            if approved
+            else None
+        ),
+    )
+
+
+@pytest.mark.parametrize("shipped", [False, True], ids=["approved", "shipped-not-received"])
+def test_approve_is_refused_while_the_defective_item_has_not_arrived(awaiting_parcel, agent, shipped):
+    replacement = replacement_row(awaiting_parcel(shipped=shipped), ReplacementStatus.PROPOSED)
+    before = snapshot(replacement)
+
+    with pytest.raises(services.ReplacementRefused, match="once the returned defective item is received and inspected"):
+        services.replacement_approve(replacement_id=replacement.pk, by=agent, replacement_serial="CAGE-9001")
+
+    assert snapshot(replacement) == before
+    assert not OutboundParcel.objects.exists()
+
+
+@pytest.mark.parametrize("shipped", [False, True], ids=["approved", "shipped-not-received"])
+def test_ship_is_refused_while_the_defective_item_has_not_arrived(awaiting_parcel, shipper, shipped):
+    replacement = replacement_row(awaiting_parcel(shipped=shipped), ReplacementStatus.APPROVED)
+    before = snapshot(replacement)
+
+    with pytest.raises(services.ReplacementRefused, match="once the returned defective item is received and inspected"):
+        services.replacement_ship(replacement_id=replacement.pk, by=shipper, carrier="DHL", tracking_number="JD0146")
+
+    assert snapshot(replacement) == before
+    assert snapshot(replacement)["parcels"][0][2] is None  # the replacement parcel did not leave
+    assert not OutboundEmail.objects.filter(template="replacement_shipped").exists()
+
+
 def test_approve_a_whole_product_needs_the_new_units_serial(warranty_claim, inspector, agent):
     replacement = propose(warranty_claim(), inspector)
     before = snapshot(replacement)
