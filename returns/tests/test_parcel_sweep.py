@@ -400,7 +400,7 @@ def test_the_sweep_selects_waiting_claims_through_the_partial_index(cs, staff_em
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_once_remind_each_claim_once(cs, staff_emails, monkeypatch):
-    from returns.tests.test_concurrency import at_once
+    from core.testing import at_once
 
     claims = [approved_claim(cs) for _ in range(3)]
     tracking_url = links.tracking_url
