@@ -1,7 +1,9 @@
 """Finance's admin: the queue (order, totals, query count) and the refund page's actions."""
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from inspections.services import inspection_propose_refund
-from refunds.models import Refund, RefundStatus
+from refunds import services
+from refunds.models import LineKind, Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim
 from returns.models import ClosureDay
 from returns.tests.factories import ROLES, staff_user
@@ -161,3 +164,28 @@ def test_the_first_approver_sees_no_second_approval_button(client, finance, fina
     assert b'value="second_approve"' not in client.get(page).content
     client.force_login(finance2)
     assert b'value="second_approve"' in client.get(page).content
+
+
+def test_the_refund_page_shows_its_history_in_words(client, finance, inspector):
+    claim = inspected_claim(inspector, ["full_refund_with_shipping"], unit_price="49.90")
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
+    services.refund_adjust_lines(
+        refund_id=refund.pk,
+        by=finance,
+        changes=[services.LineChange(line_id=shipping.pk, amount=Decimal("8.50"))],
+        reason="DHL receipt",
+    )
+    client.force_login(finance)
+
+    html = client.get(reverse("admin:refunds_refund_change", args=[refund.pk])).content.decode()
+
+    start = html.rindex("<", 0, html.index('id="events-group"'))
+    history = " ".join(re.sub(r"<[^>]+>", " ", unescape(html[start : html.index("</fieldset>", start)])).split())
+    assert "picker Proposed: 49.90 USD; provider: Manual" in history and "Status: Proposed." in history
+    assert (
+        "payer Refund adjusted: return shipping 0.00 → 8.50 USD; total 49.90 → 58.40 USD. Reason: DHL receipt."
+        in history
+    )
+    for mark in ("{", "}", "[", "]", "None", "_"):
+        assert mark not in history, f"{mark!r} in {history!r}"
