@@ -17,6 +17,7 @@ _READ_CLAIMS = [
     "returns.view_claim",
     "returns.view_claimitem",
     "returns.view_claimevent",
+    "returns.view_orderevent",
     "returns.view_evidence",
     "returns.view_order",
     "returns.view_orderline",
@@ -79,6 +80,8 @@ ROLE_PERMISSIONS = {
         "returns.add_closureday",
         "returns.change_closureday",
         "returns.delete_closureday",
+        # who changed the calendar (the closure days' history)
+        "returns.view_closuredayevent",
         "refunds.view_refundline",
         "refunds.view_refundevent",
     ],

@@ -18,9 +18,19 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from backoffice.access import is_manager
+from core import events
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_deadlines_recompute
-from returns.models import Claim, ClaimAction, ClaimEvent, ClaimStatus, ClosureDay, PolicyVersion
+from returns.models import (
+    Claim,
+    ClaimAction,
+    ClaimEvent,
+    ClaimStatus,
+    ClosureDay,
+    ClosureDayAction,
+    ClosureDayEvent,
+    PolicyVersion,
+)
 
 WEEK_CHOICES = (4, 12, 26, 52)
 DEFAULT_WEEKS = 12
@@ -30,23 +40,68 @@ DEFAULT_WEEKS = 12
 
 
 def closure_day_save(*, closure_day: ClosureDay, by) -> int:
-    """Add or change a closure day, and recompute the running refund clocks; returns how many moved."""
+    """Add or change a closure day, and recompute the running refund clocks; returns how many moved.
+
+    The change, the recompute and the calendar's event (who, the old and new day and reason, how many
+    refund deadlines moved) are one transaction. Saving a day unchanged records nothing.
+    """
     permission = "returns.change_closureday" if closure_day.pk else "returns.add_closureday"
     if not by.has_perm(permission):
         raise PermissionDenied("You do not have permission to change the company's closure days.")
     closure_day.full_clean()
     with transaction.atomic():
+        before = None
+        if closure_day.pk:
+            before = ClosureDay.objects.select_for_update().filter(pk=closure_day.pk).values("day", "reason").first()
         closure_day.save()
-        return refund_deadlines_recompute(by=by)
+        moved = refund_deadlines_recompute(by=by)
+        after = {"day": closure_day.day, "reason": closure_day.reason}
+        if before is None:
+            events.record(
+                ClosureDayEvent,
+                closure_day=closure_day,
+                by=by,
+                action=ClosureDayAction.ADDED,
+                payload={**after, "refunds_moved": moved},
+            )
+        elif before != after:
+            events.record(
+                ClosureDayEvent,
+                closure_day=closure_day,
+                by=by,
+                action=ClosureDayAction.CHANGED,
+                payload={"from": before, "to": after, "refunds_moved": moved},
+            )
+        return moved
 
 
 def closure_day_delete(*, closure_day_ids: Iterable[int], by) -> int:
-    """Delete closure days (the day works again), and recompute the running refund clocks."""
+    """Delete closure days (the day works again), and recompute the running refund clocks.
+
+    One event per day deleted, in the same transaction, naming the day and its reason (the row is
+    gone), the days deleted with it and how many refund deadlines the deletion moved.
+    """
     if not by.has_perm("returns.delete_closureday"):
         raise PermissionDenied("You do not have permission to change the company's closure days.")
     with transaction.atomic():
-        ClosureDay.objects.filter(pk__in=list(closure_day_ids)).delete()
-        return refund_deadlines_recompute(by=by)
+        days = list(ClosureDay.objects.select_for_update().filter(pk__in=list(closure_day_ids)).order_by("day"))
+        ClosureDay.objects.filter(pk__in=[day.pk for day in days]).delete()
+        moved = refund_deadlines_recompute(by=by)
+        ClosureDayEvent.objects.bulk_create(
+            events.build(
+                ClosureDayEvent,
+                by=by,
+                action=ClosureDayAction.DELETED,
+                payload={
+                    "day": day.day,
+                    "reason": day.reason,
+                    "refunds_moved": moved,
+                    **({"deleted_with": [other.day for other in days if other.pk != day.pk]} if len(days) > 1 else {}),
+                },
+            )
+            for day in days
+        )
+        return moved
 
 
 # --- The manager's SLA page ------------------------------------------------------------

@@ -119,7 +119,14 @@ def inspection_record(
                 claim_id=claim.pk,
                 by=by,
                 action=ClaimAction.INSPECTION_RECORDED,
-                payload={"inspection_id": inspection.pk, "item": _item_label(inspection), "changes": changes},
+                payload={
+                    "inspection_id": inspection.pk,
+                    "item": _item_label(inspection),
+                    "changes": changes,
+                    # For the words: an outcome other than the checklist's, and the deduction's money.
+                    "proposed_outcome": inspection.proposed_outcome,
+                    "currency": inspection.claim_item.order_line.currency,
+                },
             )
     return inspection
 

@@ -18,16 +18,17 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from refunds import selectors, services, states
 from refunds.models import CLOCK_RUNNING_STATUSES, LineKind, Provider, Refund, RefundEvent, RefundLine, RefundStatus
 from returns import money
-from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.admin import EventHistoryInline, ReadOnlyInline, ServiceOnlyAdmin
+from returns.instants import format_instant
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{money.quantize(amount, currency)} {currency}"
+    return money.format_money(amount, currency)
 
 
 def _left(span: timedelta) -> str:
@@ -38,8 +39,7 @@ def _left(span: timedelta) -> str:
 
 def _moment(label: str, due, now) -> str:
     """A deadline in the viewer's time zone (backoffice.middleware) with the time left or past."""
-    local = timezone.localtime(due)
-    when = f"{label} {local:%d %b %Y %H:%M} ({local.tzname()})"
+    when = f"{label} {format_instant(due)}"
     return f"{when}: {_left(due - now)} left." if due >= now else f"{when}: passed {_left(now - due)} ago."
 
 
@@ -93,22 +93,11 @@ class RefundLineInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("refund")
 
 
-class RefundEventInline(ReadOnlyInline):
-    """The refund's history: nobody edits it."""
+class RefundEventInline(EventHistoryInline):
+    """The refund's history in words."""
 
     model = RefundEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "actor", "action", "from_status", "to_status", "details")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    @admin.display(description="details")
-    def details(self, event):
-        return format_html_join(
-            "", "<div><b>{}</b>: {}</div>", ((k.replace("_", " "), v) for k, v in event.payload.items())
-        )
+    status_choices = RefundStatus
 
 
 class StatusFilter(admin.SimpleListFilter):

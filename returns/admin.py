@@ -11,23 +11,28 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from returns import ledger, money, selectors, services, states, uploads
+from returns.instants import format_instant
 from returns.models import (
     Claim,
     ClaimEvent,
     ClaimItem,
+    ClaimStatus,
     ClaimType,
     ClosureDay,
+    ClosureDayEvent,
     DoaReason,
     Order,
+    OrderEvent,
     OrderLine,
     OutboundEmail,
     PolicyVersion,
@@ -106,25 +111,56 @@ class ClaimItemInline(ReadOnlyInline):
     @admin.display(description="unit price")
     def unit_price(self, item):
         line = item.order_line
-        return f"{money.quantize(line.unit_price, line.currency)} {line.currency}"
+        return money.format_money(line.unit_price, line.currency)
 
 
-class ClaimEventInline(ReadOnlyInline):
-    """The claim's history: nobody edits it."""
+class EventHistoryInline(ReadOnlyInline):
+    """A history in words, oldest first: when (the viewer's zone, named), who, and what happened.
 
-    model = ClaimEvent
+    The words are the event's own template (``Event.describe()``, templates/events/); a status
+    change is added with the labels of ``status_choices``. Nobody edits history.
+    """
+
     verbose_name_plural = "history"
-    fields = ("created_at", "actor", "action", "from_status", "to_status", "details")
+    template = "admin/edit_inline/event_history.html"
+    fields = ("when", "who", "what_happened")
     readonly_fields = fields
+    status_choices: type[models.TextChoices] | None = None
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
 
-    @admin.display(description="details")
-    def details(self, event):
-        return format_html_join(
-            "", "<div><b>{}</b>: {}</div>", ((k.replace("_", " "), v) for k, v in event.payload.items())
-        )
+    @admin.display(description="when")
+    def when(self, event):
+        return format_instant(event.created_at)
+
+    @admin.display(description="who")
+    def who(self, event):
+        return event.actor_name
+
+    @admin.display(description="what happened")
+    def what_happened(self, event):
+        return described_with_status(event, self.status_choices)
+
+
+def described_with_status(event, status_choices=None):
+    """The event's sentence, and its status change in labels when it moved one."""
+    words = event.describe()
+    if status_choices is None or event.from_status == event.to_status:
+        return words
+    labels = dict(status_choices.choices)
+    target = labels.get(event.to_status, event.to_status.replace("_", " "))
+    if event.from_status:
+        source = labels.get(event.from_status, event.from_status.replace("_", " "))
+        return format_html('{}<div class="event-status">Status: {} → {}.</div>', words, source, target)
+    return format_html('{}<div class="event-status">Status: {}.</div>', words, target)
+
+
+class ClaimEventInline(EventHistoryInline):
+    """The claim's history."""
+
+    model = ClaimEvent
+    status_choices = ClaimStatus
 
 
 class OutboundEmailInline(ReadOnlyInline):
@@ -278,9 +314,8 @@ class ClaimAdmin(admin.ModelAdmin):
             if claim.first_response_met is None:
                 return "Waiting for the customer: no answer due." if claim.status == "awaiting_customer" else "-"
             return "Answered within 24 hours." if claim.first_response_met else "Answered, after the 24 hours."
-        local = timezone.localtime(due)
         left = due - timezone.now()
-        when = f"{local:%d %b %Y %H:%M} ({local.tzname()})"
+        when = format_instant(due)
         if left.total_seconds() < 0:
             return f"Overdue: was due {when}, {_hours(-left)} ago."
         return f"Due {when}: {_hours(left)} left."
@@ -571,6 +606,12 @@ class OrderLineInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class OrderEventInline(EventHistoryInline):
+    """The order's history here: its received date's changes, with their source."""
+
+    model = OrderEvent
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ("number", "customer_name", "customer_email", "received_on", "created_at")
@@ -578,7 +619,7 @@ class OrderAdmin(admin.ModelAdmin):
     search_help_text = "An order number (exact) or a customer's email."
     show_full_result_count = False
     list_filter = (("received_on", admin.DateFieldListFilter),)
-    inlines = (OrderLineInline,)
+    inlines = (OrderLineInline, OrderEventInline)
     fields = ("number", "customer_name", "customer_email", "received_on")
     # Customer service records the day the goods arrived; the rest comes from the store.
     readonly_fields = ("number", "customer_name", "customer_email")
@@ -652,3 +693,32 @@ class ClosureDayAdmin(admin.ModelAdmin):
 
     list_display = ("day", "reason")
     date_hierarchy = "day"
+
+
+@admin.register(ClosureDayEvent)
+class ClosureDayEventAdmin(ServiceOnlyAdmin):
+    """Who changed the calendar, and how many refund deadlines moved: read-only, for managers.
+
+    A list of its own rather than an inline on the closure day's form: a deleted day's events stay
+    here, and the day's form stays a plain form.
+    """
+
+    list_display = ("when", "who", "what_happened")
+    list_display_links = None
+    list_select_related = ("actor",)
+    show_full_result_count = False
+    ordering = ("-id",)
+    # The read-only page of one event shows its words too, never the payload.
+    fields = readonly_fields = ("when", "who", "what_happened")
+
+    @admin.display(description="when", ordering="id")
+    def when(self, event):
+        return format_instant(event.created_at)
+
+    @admin.display(description="who")
+    def who(self, event):
+        return event.actor_name
+
+    @admin.display(description="what happened")
+    def what_happened(self, event):
+        return event.describe()

@@ -33,3 +33,25 @@ def parse_amount(text: str, currency: str) -> Decimal:
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round half up to the currency's minor unit."""
     return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)
+
+
+def format_money(amount, currency: str) -> str:
+    """An amount as a person reads it, with its currency: "49.90 USD". The one place money becomes words.
+
+    ``amount`` may be a Decimal, an int or the string an event's payload keeps ("49.900"); it is
+    rounded half up to the currency's minor unit. A currency we do not know keeps two decimals.
+    """
+    return f"{format_amount(amount, currency)} {currency}".strip()
+
+
+def format_amount(amount, currency: str) -> str:
+    """The number of ``format_money`` alone, for "0.00 → 8.50 USD" (the currency said once)."""
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation:
+        return str(amount)
+    if not value.is_finite():
+        return str(amount)
+    if currency in MINOR_UNITS:
+        return str(quantize(value, currency))
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))

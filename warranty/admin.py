@@ -13,10 +13,10 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.admin import EventHistoryInline, ReadOnlyInline, ServiceOnlyAdmin
 from returns.models import Claim, ClaimType
 from warranty import selectors, services, states
-from warranty.models import Replacement, ReplacementEvent, ReplacementKind
+from warranty.models import Replacement, ReplacementEvent, ReplacementKind, ReplacementStatus
 
 # The values each action asks for: (POST field, label, input type, required).
 ACTION_FIELDS = {
@@ -43,16 +43,11 @@ def _claim_link(claim: Claim):
     return format_html('<a href="{}">{}</a>', reverse("admin:returns_claim_change", args=[claim.pk]), claim)
 
 
-class ReplacementEventInline(ReadOnlyInline):
-    """The replacement's history: nobody edits it."""
+class ReplacementEventInline(EventHistoryInline):
+    """The replacement's history in words."""
 
     model = ReplacementEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "actor", "action", "from_status", "to_status", "payload")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+    status_choices = ReplacementStatus
 
 
 @admin.register(Replacement)

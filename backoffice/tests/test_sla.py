@@ -13,7 +13,7 @@ from inspections.services import inspection_propose_refund
 from refunds import services as refund_services
 from refunds.models import Refund, RefundStatus
 from refunds.tests.conftest import finance_user, inspected_claim
-from returns.models import Claim, ClosureDay, PolicyVersion
+from returns.models import Claim, ClosureDay, ClosureDayAction, ClosureDayEvent, PolicyVersion
 from returns.tests.factories import ROLES, ClaimFactory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +126,115 @@ def test_only_managers_change_closure_days(cs, inspector, finance):
 
     assert not ClosureDay.objects.exists()
     assert deadlines(running) == before
+
+
+# --- The calendar's history --------------------------------------------------------------------
+
+
+def calendar_events():
+    return list(ClosureDayEvent.objects.order_by("id"))
+
+
+def test_adding_a_closure_day_records_who_added_it_and_how_many_deadlines_moved(manager, inspector, finance):
+    approved_refund(inspector, finance)
+
+    with time_machine.travel(dt.datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI), tick=False):
+        moved = sla.closure_day_save(
+            closure_day=ClosureDay(day=dt.date(2026, 11, 25), reason="Stock-taking"), by=manager
+        )
+
+    [event] = calendar_events()
+    assert (event.action, event.actor, event.closure_day.day) == (
+        ClosureDayAction.ADDED,
+        manager,
+        dt.date(2026, 11, 25),
+    )
+    assert event.payload == {"day": "2026-11-25", "reason": "Stock-taking", "refunds_moved": moved} and moved == 1
+    assert (
+        str(event.describe()) == "Closure day 25 Nov 2026 (Stock-taking) added; the deadlines of 1 open refund moved."
+    )
+
+
+def test_changing_a_closure_day_records_the_old_and_new_day_and_reason(manager, inspector, finance):
+    day = ClosureDay.objects.create(day=dt.date(2026, 11, 25), reason="Stock-taking")
+    approved_refund(inspector, finance)
+    day = ClosureDay.objects.get(pk=day.pk)
+    day.day, day.reason = dt.date(2026, 11, 26), "Inventory"
+
+    with time_machine.travel(dt.datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI), tick=False):
+        sla.closure_day_save(closure_day=day, by=manager)
+
+    [event] = calendar_events()
+    assert (event.action, event.actor, event.closure_day_id) == (ClosureDayAction.CHANGED, manager, day.pk)
+    assert event.payload == {
+        "from": {"day": "2026-11-25", "reason": "Stock-taking"},
+        "to": {"day": "2026-11-26", "reason": "Inventory"},
+        "refunds_moved": 0,  # Wednesday or Thursday: the running refund's deadlines are the same
+    }
+
+
+def test_saving_a_closure_day_unchanged_records_nothing(manager):
+    day = ClosureDay.objects.create(day=dt.date(2026, 11, 25), reason="Stock-taking")
+
+    sla.closure_day_save(closure_day=ClosureDay.objects.get(pk=day.pk), by=manager)
+
+    assert calendar_events() == []
+
+
+def test_deleting_closure_days_records_each_day_with_its_reason(client, manager, inspector, finance):
+    days = [ClosureDay.objects.create(day=dt.date(2026, 11, d), reason="Inventory") for d in (24, 25)]
+    approved_refund(inspector, finance)
+    client.force_login(manager)
+
+    client.post(
+        reverse("admin:returns_closureday_changelist"),
+        {"action": "delete_selected", "_selected_action": [d.pk for d in days], "post": "yes"},
+    )
+
+    first, second = calendar_events()
+    assert {first.action, second.action} == {ClosureDayAction.DELETED} and first.actor == second.actor == manager
+    assert first.closure_day is None  # the row is gone; the payload names the day
+    assert first.payload == {
+        "day": "2026-11-24",
+        "reason": "Inventory",
+        "refunds_moved": 1,
+        "deleted_with": ["2026-11-25"],
+    }
+    assert str(second.describe()) == (
+        "Closure day 25 Nov 2026 (Inventory) deleted, with 24 Nov 2026; the deadlines of 1 open refund moved."
+    )
+
+
+def test_a_failed_recompute_leaves_neither_the_change_nor_its_event(manager, inspector, finance, monkeypatch):
+    approved_refund(inspector, finance)
+
+    def broken(**kwargs):
+        raise RuntimeError("the recompute failed")
+
+    monkeypatch.setattr(sla, "refund_deadlines_recompute", broken)
+    with pytest.raises(RuntimeError):
+        sla.closure_day_save(closure_day=ClosureDay(day=dt.date(2026, 11, 25), reason="Stock-taking"), by=manager)
+
+    assert not ClosureDay.objects.exists()
+    assert calendar_events() == []
+
+
+def test_managers_read_who_changed_the_calendar(client, manager):
+    sla.closure_day_save(closure_day=ClosureDay(day=dt.date(2026, 11, 25), reason="Stock-taking"), by=manager)
+    client.force_login(manager)
+
+    response = client.get(reverse("admin:returns_closuredayevent_changelist"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Closure day 25 Nov 2026 (Stock-taking) added; no open refund's deadline moved." in page
+    assert ">boss<" in page
+
+
+def test_only_managers_read_the_calendars_history(client, cs):
+    client.force_login(cs)
+
+    assert client.get(reverse("admin:returns_closuredayevent_changelist")).status_code == 403
 
 
 # --- The SLA page ----------------------------------------------------------------------------

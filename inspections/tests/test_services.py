@@ -13,7 +13,7 @@ from inspections.models import Inspection, InspectionPhoto, Outcome
 from inspections.tests.conftest import DOA_DAMAGE, approved_claim, receive, requested_claim
 from returns import services as claim_services
 from returns import states, uploads
-from returns.models import ClaimEvent, ClaimStatus, ClaimType, OutboundEmail
+from returns.models import ClaimAction, ClaimEvent, ClaimStatus, ClaimType, OutboundEmail
 from shipments.models import OutboundParcel, OutboundPurpose, ReturnParcel
 
 pytestmark = pytest.mark.django_db
@@ -437,6 +437,66 @@ def test_completion_needs_every_item_the_claim_type_needs(received_claim, wareho
 
     assert "reported defect confirmed, human or physical damage found" in str(refused.value)
     assert fresh(claim).status == ClaimStatus.SHIPPED
+
+
+# --- The claim's history of a record ----------------------------------------------------
+
+
+def recorded_events(claim):
+    return list(ClaimEvent.objects.filter(claim=claim, action=ClaimAction.INSPECTION_RECORDED).order_by("id"))
+
+
+def item_words(claim):
+    item = claim.items.get()
+    return f"{item.order_line.product.sku} × {item.quantity}"
+
+
+def test_recording_the_checklist_leaves_an_event_with_what_changed(received_claim, warehouse_user):
+    claim = received_claim()
+
+    inspection = inspect(claim, warehouse_user, **RETURN_CONDITIONS_MET)
+
+    [event] = recorded_events(claim)
+    assert event.actor == warehouse_user
+    assert event.payload["inspection_id"] == inspection.pk
+    assert event.payload["changes"]["label_present"] == [None, True]
+    assert event.payload["changes"]["outcome"] == ["", Outcome.FULL_REFUND]
+    assert str(event.describe()) == (
+        f"Inspection of {item_words(claim)}: new condition, no signs of use: yes; no installation marks: yes; "
+        "sealed in the original packaging: yes; label present: yes; outcome full refund."
+    )
+
+
+def test_an_outcome_override_with_a_deduction_leaves_an_event_in_words(received_claim, warehouse_user):
+    claim = received_claim()
+    inspection = inspect(claim, warehouse_user, **RETURN_CONDITIONS_MET)
+
+    services.inspection_record(
+        inspection_id=inspection.pk,
+        by=warehouse_user,
+        **RETURN_CONDITIONS_MET,
+        outcome=Outcome.REDUCED_REFUND,
+        outcome_change_reason="box opened",
+        deduction_percent=Decimal("20"),
+        deduction_reason="box opened",
+    )
+
+    _first, override = recorded_events(claim)
+    assert override.payload["changes"]["outcome"] == [Outcome.FULL_REFUND, Outcome.REDUCED_REFUND]
+    assert override.payload["proposed_outcome"] == Outcome.FULL_REFUND
+    assert str(override.describe()) == (
+        f"Inspection of {item_words(claim)}: outcome changed from full refund to refund with deduction 20 %, "
+        "reason: box opened."
+    )
+
+
+def test_recording_the_same_answers_again_leaves_no_second_event(received_claim, warehouse_user):
+    claim = received_claim()
+    inspection = inspect(claim, warehouse_user, **RETURN_CONDITIONS_MET)
+
+    services.inspection_record(inspection_id=inspection.pk, by=warehouse_user, **RETURN_CONDITIONS_MET)
+
+    assert len(recorded_events(claim)) == 1
 
 
 # --- After completion ---------------------------------------------------------------

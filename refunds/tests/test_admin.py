@@ -1,7 +1,9 @@
 """Finance's admin: the queue (order, totals, query count) and the refund page's actions."""
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from inspections.services import inspection_propose_refund
+from refunds import services
 from refunds.models import LineKind, Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim
 from returns.models import Claim, ClaimType, ClosureDay
@@ -238,3 +241,28 @@ def test_shipping_above_the_policys_cap_needs_a_second_approver(client, finance,
     assert "Approved; a second finance user must approve it too." in page_messages(response)
     event = refund.events.get(action="approve_first_of_two")
     assert event.payload["second_approval_because"] == ["the return shipping is above the policy's cap of 30 EUR"]
+
+
+def test_the_refund_page_shows_its_history_in_words(client, finance, inspector):
+    claim = inspected_claim(inspector, ["full_refund_with_shipping"], unit_price="49.90")
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    shipping = refund.lines.get(kind=LineKind.RETURN_SHIPPING)
+    services.refund_adjust_lines(
+        refund_id=refund.pk,
+        by=finance,
+        changes=[services.LineChange(line_id=shipping.pk, amount=Decimal("8.50"))],
+        reason="DHL receipt",
+    )
+    client.force_login(finance)
+
+    html = client.get(reverse("admin:refunds_refund_change", args=[refund.pk])).content.decode()
+
+    start = html.rindex("<", 0, html.index('id="events-group"'))
+    history = " ".join(re.sub(r"<[^>]+>", " ", unescape(html[start : html.index("</fieldset>", start)])).split())
+    assert "picker Proposed: 49.90 USD; provider: Manual" in history and "Status: Proposed." in history
+    assert (
+        "payer Refund adjusted: return shipping 0.00 → 8.50 USD; total 49.90 → 58.40 USD. Reason: DHL receipt."
+        in history
+    )
+    for mark in ("{", "}", "[", "]", "None", "_"):
+        assert mark not in history, f"{mark!r} in {history!r}"

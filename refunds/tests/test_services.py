@@ -188,6 +188,10 @@ def test_finance_enters_the_shipping_from_the_receipt_with_a_reason(inspector, f
     event = refund.events.get(action="adjust")
     assert event.actor == finance and event.payload["reason"].startswith("DHL receipt")
     assert event.payload["total_from"] == "49.900" and event.payload["total_to"] == "58.400"
+    assert str(event.describe()) == (
+        "Refund adjusted: return shipping 0.00 → 8.50 USD; total 49.90 → 58.40 USD. "
+        "Reason: DHL receipt attached to the customer&#x27;s email."
+    )
 
 
 def test_an_adjustment_needs_a_reason(inspector, finance):

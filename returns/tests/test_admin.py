@@ -1,6 +1,8 @@
 import datetime
 import io
+import re
 import uuid
+from html import unescape
 
 import pytest
 from django.contrib.messages import get_messages
@@ -10,8 +12,20 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from core import events
 from returns import services
-from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType, DoaReason, Evidence, OutboundEmail
+from returns.instants import format_instant
+from returns.models import (
+    Claim,
+    ClaimItem,
+    ClaimStatus,
+    ClaimType,
+    DoaReason,
+    Evidence,
+    OrderAction,
+    OrderEvent,
+    OutboundEmail,
+)
 from returns.tests.factories import ClaimFactory, ClaimItemFactory, OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -408,3 +422,60 @@ def test_the_claim_page_shows_the_lines_other_open_claim(client, cs):
     html = client.get(reverse("admin:returns_claim_change", args=[second.pk])).content.decode()
 
     assert f"SR-1195 × 1 is already in open claim #{first.pk}." in html
+
+
+# --- the history, in words ------------------------------------------------
+
+
+def history_of(html: str, group: str = "events") -> str:
+    """The text of an inline's table (its HTML tags taken out)."""
+    start = html.rindex("<", 0, html.index(f'id="{group}-group"'))
+    end = html.index("</fieldset>", start)
+    return " ".join(re.sub(r"<[^>]+>", " ", unescape(html[start:end])).split())
+
+
+def assert_no_dict_or_code(text: str) -> None:
+    for mark in ("{", "}", "[", "]", "None", "payload"):
+        assert mark not in text, f"{mark!r} in {text!r}"
+    assert not re.search(r"[a-z]_[a-z]", text), text
+
+
+def test_claim_history_says_when_who_and_what_in_words(client, cs, settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    claim = new_claim(cs)
+    due = claim.first_response_due_at
+    services.sla_sweep(now=due + datetime.timedelta(minutes=1))  # the system escalates it
+    services.claim_ask_for_information(claim_id=claim.pk, by=cs, message="Please send a photo of the box.")
+    client.force_login(cs)
+
+    history = history_of(claim_page(client, claim).content.decode())
+
+    sku = claim.items.get().order_line.product.sku
+    assert f"Claim created for {sku} × 1. Status: Requested." in history
+    assert f"system First response overdue: it was due {format_instant(due)}; managers were told." in history
+    assert (
+        "agent Asked the customer: “Please send a photo of the box.” Status: Requested → Awaiting customer." in history
+    )
+    assert "(CST)" in history  # when: the instant with its zone named
+    assert_no_dict_or_code(history)
+
+
+def test_order_page_shows_the_received_dates_history(client, cs):
+    order = OrderFactory(received_on=datetime.date(2026, 11, 21))
+    events.record(
+        OrderEvent,
+        order=order,
+        by=cs,
+        action=OrderAction.RECEIVED_DATE_CHANGED,
+        payload={"from": datetime.date(2026, 11, 23), "to": order.received_on, "source": "carrier", "reason": "Scan"},
+    )
+    client.force_login(cs)
+
+    response = client.get(reverse("admin:returns_order_change", args=[order.pk]))
+
+    history = history_of(response.content.decode())
+    assert (
+        "agent Received date changed from 23 Nov 2026 to 21 Nov 2026 (source: the carrier's delivery event). "
+        "Reason: Scan." in history
+    )
+    assert_no_dict_or_code(history)

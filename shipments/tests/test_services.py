@@ -523,6 +523,9 @@ def test_shipping_an_outbound_parcel_records_carrier_tracking_who_and_an_event(g
         "JD99",
         OutboundPurpose.RETURN_TO_CUSTOMER,
     )
+    assert str(event.describe()) == (
+        "Parcel to the customer shipped (goods sent back after a failed warranty inspection) with DHL, tracking JD99."
+    )
 
 
 def test_a_replacement_parcel_is_not_shipped_outside_its_replacement(replacement, warehouse_user):

@@ -1,7 +1,9 @@
 """The replacements' admin: the list and its query count, the buttons and their errors, and the claim page's
 warranty inline and panel."""
 
+import re
 from datetime import date
+from html import unescape
 
 import pytest
 from django.contrib.messages import get_messages
@@ -180,6 +182,22 @@ def test_ship_button_replaces_the_claim(client, shipper, agent, proposed):
     assert replacement.status == ReplacementStatus.SHIPPED
     assert replacement.claim.status == ClaimStatus.REPLACED
     assert "JD0146000012345" in page_messages(response)[0]
+
+
+def test_the_replacement_page_shows_its_history_in_words(client, viewer, shipped):
+    [replacement] = shipped(1)
+    client.force_login(viewer)
+
+    html = client.get(page(replacement)).content.decode()
+
+    start = html.rindex("<", 0, html.index('id="events-group"'))
+    history = " ".join(re.sub(r"<[^>]+>", " ", unescape(html[start : html.index("</fieldset>", start)])).split())
+    assert "Proposed: the whole product. Status: Proposed." in history
+    assert f"Approved: serial {replacement.replacement_serial} goes in the replacement parcel." in history
+    assert f"Shipped with DHL, tracking JD{replacement.pk:08d}." in history
+    assert "Status: Approved → Shipped." in history
+    for mark in ("{", "}", "[", "]", "None", "_"):
+        assert mark not in history, f"{mark!r} in {history!r}"
 
 
 def test_finance_posting_approve_is_refused_and_changes_nothing(client, finance_user, proposed):
