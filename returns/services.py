@@ -378,8 +378,10 @@ def claim_note(*, claim_id: int, by, action: str, payload: dict) -> ClaimEvent:
 
 
 def _lock(claim_id: int) -> Claim:
-    # of=("self",): lock the claim only, not the order or the shared policy version row.
-    return Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
+    # of=("self",): lock the claim only, not the order. The policy version is not joined: the claim's time
+    # may change it (claim_set_submitted_at), and a lock that waited for that change re-checks the join
+    # against the version read before it waited, finds no row and raises DoesNotExist. It loads when used.
+    return Claim.objects.select_for_update(of=("self",)).select_related("order").get(pk=claim_id)
 
 
 def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:

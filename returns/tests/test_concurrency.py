@@ -25,6 +25,7 @@ from returns.models import (
     Evidence,
     EvidenceKind,
     OutboundEmail,
+    PolicyVersion,
     RmaSequence,
 )
 from returns.tests.factories import OrderFactory, OrderLineFactory
@@ -291,3 +292,32 @@ def test_a_received_date_change_arriving_during_an_approval_sees_the_approval(cs
     assert change[0] == "error" and isinstance(change[1], states.NotPermitted), change
     assert "only a manager can change the received date" in str(change[1])
     assert Claim.objects.get(pk=claim.pk).order.received_on == timezone.localdate() - timedelta(days=2)
+
+
+def test_an_approval_arriving_during_a_claim_time_change_to_another_policy_version_approves(cs, monkeypatch):
+    # given a claim made under a version in force since twelve hours ago
+    claim = approvable_claim(cs)
+    PolicyVersion.objects.create(effective_from=timezone.now() - timedelta(hours=12), note="stricter")
+    Claim.objects.filter(pk=claim.pk).update(policy_version=PolicyVersion.objects.latest())
+    # and the claim-time change holding the claim's lock a little longer
+    policy_in_force = services.policy_in_force
+
+    def slow(moment):
+        time.sleep(0.4)
+        return policy_in_force(moment)
+
+    monkeypatch.setattr(services, "policy_in_force", slow)
+
+    # when its time is corrected to a day ago (the published version) while an agent approves it
+    results = at_once(
+        lambda: services.claim_set_submitted_at(
+            claim_id=claim.pk, by=cs, submitted_at=timezone.now() - timedelta(days=1), reason="Email header"
+        ),
+        later(lambda: services.claim_approve(claim_id=claim.pk, by=cs)),
+    )
+
+    # then the approval waited and went through, judged by the version now in force for the claim
+    assert [outcome for outcome, _ in results] == ["ok", "ok"], results
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.APPROVED
+    assert claim.policy_version.note == "After-Sales Service Policy as published"
