@@ -576,7 +576,7 @@ def demo_orders_import() -> importing.ImportReport:
     for _, row in rows:
         if row["received_on"].strip():
             row["received_on"] = (date.fromisoformat(row["received_on"].strip()) + shift).isoformat()
-    return importing.order_rows_import(rows)
+    return importing.order_rows_import(rows, file_name=ORDERS_CSV.name)
 
 
 def _date_shift() -> timedelta:

@@ -20,6 +20,7 @@ _READ_CLAIMS = [
     "returns.view_orderevent",
     "returns.view_evidence",
     "returns.view_order",
+    "returns.view_orderevent",
     "returns.view_orderline",
     "returns.view_product",
     "returns.view_outboundemail",
@@ -38,7 +39,8 @@ _TRIAGE = [
     "returns.add_claim",
     "returns.triage_claim",
     "returns.add_evidence",
-    # to record the day the customer received the goods
+    # to record the day the customer received the goods (returns.services.order_set_received_on),
+    # while no claim of the order is approved
     "returns.change_order",
     # the return parcel's tracking, from the customer's email
     "shipments.add_returnparcel",
@@ -72,6 +74,9 @@ ROLE_PERMISSIONS = {
     + _TRIAGE
     + [
         "returns.override_claim_window",
+        # once a claim is approved, the dates that decided its window move only by a manager
+        "returns.change_received_date_after_approval",
+        "returns.change_claim_time_after_approval",
         "returns.add_policyversion",
         "returns.change_policyversion",
         "returns.add_product",

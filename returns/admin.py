@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from returns import ledger, money, selectors, services, states, uploads
 from returns.instants import format_instant
@@ -37,6 +38,7 @@ from returns.models import (
     OutboundEmail,
     PolicyVersion,
     Product,
+    ReceivedDateSource,
 )
 
 # The text each action asks for: (POST field, service keyword, label, required).
@@ -266,7 +268,7 @@ class ClaimAdmin(admin.ModelAdmin):
     action_services = ACTION_SERVICES
     fieldsets = (
         (None, {"fields": ("status", "first_response", "rma_number", "claim_type", "doa_reason", "description")}),
-        ("Customer and order", {"fields": ("order_link", "customer_email", "received_on", "is_electronic")}),
+        ("Customer and order", {"fields": ("order_link", "customer_email", "received_date", "is_electronic")}),
         (
             "Decisions",
             {
@@ -291,7 +293,7 @@ class ClaimAdmin(admin.ModelAdmin):
         "description",
         "order_link",
         "customer_email",
-        "received_on",
+        "received_date",
         "is_electronic",
         "submitted_at",
         "policy_version",
@@ -332,6 +334,17 @@ class ClaimAdmin(admin.ModelAdmin):
     def received_on(self, claim):
         return claim.order.received_on
 
+    @admin.display(description="received date")
+    def received_date(self, claim):
+        """The day every window counts from, where it came from, and the way to change it."""
+        url = reverse("admin:returns_order_received_date", args=[claim.order_id])
+        link = f"{url}?next={reverse('admin:returns_claim_change', args=[claim.pk])}"
+        return format_html(
+            '{} · <a href="{}" id="change-received-date">Change received date</a>',
+            _received_on_words(claim.order),
+            link,
+        )
+
     @admin.display(description="order")
     def order_link(self, claim):
         url = reverse("admin:returns_order_change", args=[claim.order_id])
@@ -362,6 +375,11 @@ class ClaimAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.evidence_view),
                 name="returns_claim_evidence",
             ),
+            path(
+                "<int:claim_id>/submitted-at/",
+                self.admin_site.admin_view(self.submitted_at_view),
+                name="returns_claim_submitted_at",
+            ),
         ]
         return own + super().get_urls()
 
@@ -391,8 +409,51 @@ class ClaimAdmin(admin.ModelAdmin):
             "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
+            "claim_made_at": _instant(claim.submitted_at),
+            "submitted_at_form": SubmittedAtForm(initial=SubmittedAtForm.initial_for(claim)),
+            "submitted_at_refusal": services.claim_submitted_at_refusal(claim=claim, by=request.user),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def submitted_at_view(self, request, claim_id):
+        """The claim's "made at", corrected through ``claim_set_submitted_at``; a refusal shows the form
+        again with the error next to its field and the typed values."""
+        claim = get_object_or_404(Claim.objects.select_related("order", "policy_version"), pk=claim_id)
+        if not self.has_view_permission(request, claim):
+            raise PermissionDenied
+        claim_url = reverse("admin:returns_claim_change", args=[claim.pk])
+        form = SubmittedAtForm(request.POST or None, initial=SubmittedAtForm.initial_for(claim))
+        if request.method == "POST" and form.is_valid():
+            before = claim.submitted_at
+            try:
+                claim = services.claim_set_submitted_at(claim_id=claim.pk, by=request.user, **form.cleaned_data)
+            except PermissionDenied as refusal:
+                form.add_error(None, str(refusal))
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                if claim.submitted_at == before:
+                    messages.info(request, f"Nothing changed: {claim} was already made at {_instant(before)}.")
+                else:
+                    messages.success(
+                        request,
+                        f"{claim} is now made at {_instant(claim.submitted_at)}, judged by "
+                        f"{str(claim.policy_version).lower()}. The change is in the claim's history.",
+                    )
+                return HttpResponseRedirect(claim_url)
+        return _date_form_page(
+            request,
+            self,
+            title=f"When {claim} was made",
+            back=(str(claim), claim_url),
+            facts=[
+                f"Made at {_instant(claim.submitted_at)}, judged by {str(claim.policy_version).lower()}.",
+                f"Order {claim.order.number}: {_received_on_words(claim.order)}.",
+            ],
+            form=form,
+            refusal=services.claim_submitted_at_refusal(claim=claim, by=request.user),
+            submit="Change the claim's time",
+        )
 
     def act_view(self, request, claim_id, action):
         """Run one state-table action through its service; errors come back as messages, text kept."""
@@ -614,21 +675,172 @@ class OrderEventInline(EventHistoryInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("number", "customer_name", "customer_email", "received_on", "created_at")
+    """Orders come from the store and are read-only here. The received date, which every policy window
+    counts from, changes only through ``services.order_set_received_on``: the form on the order page."""
+
+    list_display = ("number", "customer_name", "customer_email", "received_on", "received_on_source", "created_at")
     search_fields = ("=number", "customer_email")
     search_help_text = "An order number (exact) or a customer's email."
     show_full_result_count = False
     list_filter = (("received_on", admin.DateFieldListFilter),)
     inlines = (OrderLineInline, OrderEventInline)
-    fields = ("number", "customer_name", "customer_email", "received_on")
-    # Customer service records the day the goods arrived; the rest comes from the store.
-    readonly_fields = ("number", "customer_name", "customer_email")
+    fields = ("number", "customer_name", "customer_email", "received_on", "received_on_source")
+    readonly_fields = fields
+    change_form_template = "admin/returns/order/change_form.html"
 
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # The order page is a view: a POST to it is refused, the received date has its own form.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:order_id>/received-date/",
+                self.admin_site.admin_view(self.received_date_view),
+                name="returns_order_received_date",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = get_object_or_404(Order, pk=object_id)
+        context = {
+            **(extra_context or {}),
+            "received_date_form": ReceivedDateForm(initial=ReceivedDateForm.initial_for(order)),
+            "received_date_refusal": services.order_received_on_refusal(order=order, by=request.user),
+            "received_date_words": _received_on_words(order),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def received_date_view(self, request, order_id):
+        """Change the received date through the service; a refusal shows the form again with the error next
+        to its field and the typed values; ``next`` (a page of this site) is where success returns to."""
+        order = get_object_or_404(Order, pk=order_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        order_url = reverse("admin:returns_order_change", args=[order.pk])
+        next_url = request.POST.get("next") or request.GET.get("next") or ""
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+            next_url = ""
+        form = ReceivedDateForm(request.POST or None, initial={**ReceivedDateForm.initial_for(order), "next": next_url})
+        if request.method == "POST" and form.is_valid():
+            before = order.received_on
+            try:
+                order = services.order_set_received_on(
+                    order_id=order.pk,
+                    by=request.user,
+                    received_on=form.cleaned_data["received_on"],
+                    source=form.cleaned_data["source"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except PermissionDenied as refusal:
+                form.add_error(None, str(refusal))
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                if order.received_on == before:
+                    messages.info(
+                        request, f"Nothing changed: order {order.number} is already {_received_on_words(order)}."
+                    )
+                else:
+                    claims = order.claims.count()
+                    messages.success(
+                        request,
+                        f"Order {order.number} is now {_received_on_words(order)}. The change is in the order's "
+                        f"history{f' and in the history of its {claims} claim(s)' if claims else ''}.",
+                    )
+                return HttpResponseRedirect(next_url or order_url)
+        claims = [f"{claim}: {claim.get_status_display().lower()}" for claim in order.claims.order_by("pk")]
+        return _date_form_page(
+            request,
+            self,
+            title=f"Received date of order {order.number}",
+            back=(f"Order {order.number}", order_url),
+            facts=[
+                f"Now {_received_on_words(order)}.",
+                f"Claims of the order: {'; '.join(claims)}." if claims else "The order has no claim.",
+            ],
+            form=form,
+            refusal=services.order_received_on_refusal(order=order, by=request.user),
+            submit="Change received date",
+        )
+
+
+class ReceivedDateForm(forms.Form):
+    received_on = forms.DateField(
+        label="Received on",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Give the day the customer received the goods."},
+        help_text="The day the customer received the goods: every policy window counts from it.",
+    )
+    source = forms.ChoiceField(
+        label="The date comes from",
+        choices=[("", "—"), *ReceivedDateSource.choices],
+        error_messages={"required": "Choose where the date comes from."},
+    )
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Write why the received date changes (what shows the day)."},
+        help_text="Kept in the order's history and in the history of each of its claims.",
+    )
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    @staticmethod
+    def initial_for(order: Order) -> dict:
+        return {"received_on": order.received_on}
+
+
+class SubmittedAtForm(forms.Form):
+    submitted_at = forms.DateTimeField(
+        label="Claim made at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"required": "Give the moment the customer's email arrived."},
+        help_text="In your own time zone; the policy window counts to this moment's day in the company's time zone.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Write why the claim's time changes (what shows the moment)."},
+        help_text="Kept in the claim's history.",
+    )
+
+    @staticmethod
+    def initial_for(claim: Claim) -> dict:
+        return {"submitted_at": timezone.localtime(claim.submitted_at)}
+
+
+def _received_on_words(order: Order) -> str:
+    if order.received_on is None:
+        return "received on: not known yet"
+    source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
+    return f"received on {order.received_on:%d %b %Y} ({source})"
+
+
+def _instant(moment) -> str:
+    """An instant in the viewer's time zone, naming the zone (backoffice.middleware)."""
+    local = timezone.localtime(moment)
+    return f"{local:%d %b %Y %H:%M} ({local.tzname()})"
+
+
+def _date_form_page(request, model_admin, *, title, back, facts, form, refusal, submit):
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+        "back": back,
+        "facts": facts,
+        "form": form,
+        "refusal": refusal,
+        "submit": submit,
+    }
+    return TemplateResponse(request, "admin/returns/date_form.html", context)
 
 
 @admin.register(Product)

@@ -10,6 +10,11 @@ is found by its number, a product by its SKU, an order line by (order, product).
 Decisions the store's export leaves to us:
 - A blank ``received_on`` never clears a date we know: customer service may have
   recorded it in the admin before the store's export caught up.
+- A date for an order we did not know is written with the order (source "store").
+  Any other new date goes through ``services.order_set_received_on`` as the system,
+  with source "store" and the file's name and line as the reason: events on the
+  order and its claims, and refused once a claim of the order is approved (a person
+  decides then), which rejects the row. A date equal to the recorded one costs no query.
 - Lines of an order that are missing from a file are left alone: an export may
   cover only some days.
 - In one file, an order has one customer, one received date and one currency,
@@ -26,13 +31,14 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from returns import money
-from returns.models import Order, OrderLine, Product
+from core import actors
+from returns import money, services
+from returns.models import Order, OrderLine, Product, ReceivedDateSource
 
 REQUIRED_COLUMNS = (
     "order_number",
@@ -201,8 +207,10 @@ def _check_header(columns: list[str], name: str) -> None:
 # --- Checking and loading the rows ------------------------------------------
 
 
-def order_rows_import(rows: Iterable[tuple[int, Mapping]]) -> ImportReport:
-    """Check and save each row in its own transaction; a bad row is reported and skipped."""
+def order_rows_import(rows: Iterable[tuple[int, Mapping]], *, file_name: str = "") -> ImportReport:
+    """Check and save each row in its own transaction; a bad row is reported and skipped.
+
+    ``file_name`` names the export in the reason of a received date it changes."""
     report = ImportReport()
     loaded = _LoadedInThisFile()
     for line, raw in rows:
@@ -210,7 +218,7 @@ def order_rows_import(rows: Iterable[tuple[int, Mapping]]) -> ImportReport:
             row = order_row_parse(line, raw)
             loaded.check(row)
             with transaction.atomic():
-                outcome = _save(row)
+                outcome = _save(row, file_name)
         except RowError as error:
             report.rejected.append(Rejected(line, str(error)))
             continue
@@ -410,16 +418,22 @@ def _yes_no(electronic: bool) -> str:
     return "electronic" if electronic else "not electronic"
 
 
-def _save(row: OrderRow) -> tuple[str, str, str]:
+def _save(row: OrderRow, file_name: str) -> tuple[str, str, str]:
     product, product_outcome = _upsert(
         Product, {"sku": row.sku}, {"name": row.product_name, "is_electronic": row.electronic}
     )
     order_values = {"customer_email": row.customer_email, "customer_name": row.customer_name}
-    if row.received_on is not None:  # a blank never clears a known date
-        order_values["received_on"] = row.received_on
-    if row.payment_reference:  # nor a known payment reference
+    if row.payment_reference:  # a blank never clears a known payment reference
         order_values["payment_reference"] = row.payment_reference
-    order, order_outcome = _upsert(Order, {"number": row.order_number}, order_values)
+    received = {"received_on": row.received_on, "received_on_source": ReceivedDateSource.STORE}
+    order, order_outcome = _upsert(
+        Order, {"number": row.order_number}, order_values, on_create=received if row.received_on else {}
+    )
+    # A blank never clears a known date; a new one goes through the service (before the line's lock is
+    # taken: the service locks the order's claims, and an approval locks a claim before its lines).
+    if order_outcome != CREATED and row.received_on is not None and row.received_on != order.received_on:
+        _received_on_set(order, row, file_name)
+        order_outcome = UPDATED
     _, line_outcome = _upsert(
         OrderLine,
         {"order": order, "product": product},
@@ -433,11 +447,36 @@ def _save(row: OrderRow) -> tuple[str, str, str]:
     return product_outcome, order_outcome, line_outcome
 
 
-def _upsert(model, lookup: dict, values: dict):
-    """Find by ``lookup`` (locked) and set ``values``; says whether it was created, updated or unchanged."""
+def _received_on_set(order: Order, row: OrderRow, file_name: str) -> None:
+    where = f"store export {file_name}, line {row.line}" if file_name else f"store export, line {row.line}"
+    try:
+        services.order_set_received_on(
+            order_id=order.pk,
+            by=actors.SYSTEM,
+            received_on=row.received_on,
+            source=ReceivedDateSource.STORE,
+            reason=where,
+        )
+    except PermissionDenied:
+        if order.received_on is None:
+            recorded = "none is recorded"
+        else:
+            source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "no source"
+            recorded = f"{order.received_on:%Y-%m-%d}, {source}"
+        raise RowError(
+            f"received_on {row.received_on:%Y-%m-%d}: the received date differs from the one recorded ({recorded}); "
+            "once a claim is approved only a manager can change it."
+        ) from None
+    except ValidationError as error:
+        raise RowError(f"received_on {row.received_on:%Y-%m-%d}: {' '.join(error.messages)}") from None
+
+
+def _upsert(model, lookup: dict, values: dict, on_create: dict | None = None):
+    """Find by ``lookup`` (locked) and set ``values``; says whether it was created, updated or unchanged.
+    ``on_create``: more values for a new row only."""
     instance = model.objects.select_for_update().filter(**lookup).first()
     if instance is None:
-        return model.objects.create(**lookup, **values), CREATED
+        return model.objects.create(**lookup, **values, **(on_create or {})), CREATED
     changed = [name for name, value in values.items() if getattr(instance, name) != value]
     if not changed:
         return instance, UNCHANGED

@@ -56,6 +56,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            (
+                "change_received_date_after_approval",
+                "Can change an order's received date after a claim on it was approved",
+            ),
+        ]
 
     def __str__(self):
         return self.number
@@ -217,6 +223,7 @@ class Claim(models.Model):
         permissions = [
             ("triage_claim", "Can triage claims (ask, resolve, approve, reject, cancel)"),
             ("override_claim_window", "Can approve a claim outside its policy window"),
+            ("change_claim_time_after_approval", "Can change when a claim was made after it was approved"),
         ]
         indexes = [
             models.Index(fields=["status", "-id"], name="claim_status_recent"),

@@ -6,7 +6,7 @@ queue side effects (emails, thumbnails) to run once it commits.
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import actors, events
-from returns import ledger, links, notifications, selectors, sla, states, uploads
+from returns import ledger, links, notifications, policy, selectors, sla, states, uploads
 from returns.models import (
     OPEN_STATUSES,
     Claim,
@@ -31,8 +31,11 @@ from returns.models import (
     Evidence,
     EvidenceKind,
     Order,
+    OrderAction,
+    OrderEvent,
     OutboundEmail,
     PolicyVersion,
+    ReceivedDateSource,
     RmaSequence,
 )
 
@@ -95,8 +98,10 @@ def claim_create(
     _check_new_claim(claim_type, doa_reason, description, wanted, lines, submitted_at)
     try:
         with transaction.atomic():
-            # The lines' locks: two claims entered at once for the same units queue here, and a form
-            # submitted twice finds its first submission once it has the locks.
+            # The order's lock, then its lines' (the order every writer of orders takes: the importer,
+            # the received-date change): two claims entered at once for the same units queue here, and a
+            # form submitted twice finds its first submission once it has the locks.
+            Order.objects.select_for_update().filter(pk=order.pk).values_list("pk", flat=True).get()
             ledgers = ledger.for_lines(wanted, lock=True)
             if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
                 raise DuplicateSubmission(existing)
@@ -233,6 +238,9 @@ def claim_approve(*, claim_id: int, by, returnless_reason: str = "", window_over
     """
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "approve", by)
+        # The order read afresh: a received date changed while this claim's lock was awaited
+        # (order_set_received_on locks every claim of the order) judges the claim, not the one read before.
+        claim.order.refresh_from_db()
         review = selectors.claim_review(claim, lock_lines=True)
         if review.problems:
             raise ApprovalRefused(" ".join(review.problems))
@@ -372,8 +380,10 @@ def claim_note(*, claim_id: int, by, action: str, payload: dict) -> ClaimEvent:
 
 
 def _lock(claim_id: int) -> Claim:
-    # of=("self",): lock the claim only, not the order or the shared policy version row.
-    return Claim.objects.select_for_update(of=("self",)).select_related("order", "policy_version").get(pk=claim_id)
+    # of=("self",): lock the claim only, not the order. The policy version is not joined: the claim's time
+    # may change it (claim_set_submitted_at), and a lock that waited for that change re-checks the join
+    # against the version read before it waited, finds no row and raises DoesNotExist. It loads when used.
+    return Claim.objects.select_for_update(of=("self",)).select_related("order").get(pk=claim_id)
 
 
 def _lock_and_check(claim_id: int, action: str, by) -> tuple[Claim, states.Transition]:
@@ -405,6 +415,244 @@ def _next_rma_number() -> str:
     sequence.last_value += 1
     sequence.save(update_fields=["last_value"])
     return f"RMA-{year}-{sequence.last_value:06d}"
+
+
+# --- The dates a policy window counts between -------------------------------
+# Every window counts from the order's received date to the day the claim was made: both move
+# only here, with a reason, and once a claim is approved only a manager moves them (docs/claims.md,
+# "The received date and the claim's time").
+
+CHANGE_RECEIVED_DATE = "returns.change_order"
+CHANGE_RECEIVED_DATE_AFTER_APPROVAL = "returns.change_received_date_after_approval"
+CHANGE_CLAIM_TIME = "returns.add_claim"
+CHANGE_CLAIM_TIME_AFTER_APPROVAL = "returns.change_claim_time_after_approval"
+# Statuses only an approval leads to. An approved claim also keeps its RMA number when cancelled later.
+_APPROVED_STATUSES = (
+    ClaimStatus.APPROVED,
+    ClaimStatus.SHIPPED,
+    ClaimStatus.INSPECTED,
+    ClaimStatus.REFUNDED,
+    ClaimStatus.REPLACED,
+)
+_CLAIM_TIME_SKEW = timedelta(minutes=5)  # as claim_create: a clock a little ahead is not "the future"
+
+
+def is_approved(claim: Claim) -> bool:
+    """The claim was approved (it may have moved on since, or been cancelled): its window was decided."""
+    return claim.rma_number is not None or claim.status in _APPROVED_STATUSES
+
+
+def order_set_received_on(*, order_id: int, by, received_on: date | None, source: str, reason: str) -> Order:
+    """Record the day the customer received the order's goods: every policy window counts from it.
+
+    ``source`` is a ``ReceivedDateSource`` (the customer's proof, the carrier, staff, the store's
+    export); ``reason`` is in words for a person. Refused: a day in the future (company time zone), or
+    a day after a claim of the order was made (they had the goods by then). Customer service
+    (``returns.change_order``) may change it while no claim of the order is approved; once one is, only
+    a manager (``returns.change_received_date_after_approval``). The system (the importer, a carrier's
+    delivery event) may record an unknown day or change one before any approval; after an approval it
+    is refused like customer service: a person decides, not a file or a feed. The same day again is a
+    no-op and writes nothing. Who, the old and new day, the source and the reason go in an
+    ``OrderEvent`` and in a ``ClaimEvent`` on every claim of the order, in the same transaction.
+    """
+    require_text(reason, "reason", "Write why the received date changes (what shows the day).")
+    _require_date_permission(by, None, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "received dates")
+    errors = {}
+    if source not in ReceivedDateSource.values:
+        errors["source"] = "Choose where the date comes from: the customer's proof, the carrier, staff or the store."
+    today = policy.claim_day(timezone.now())
+    if received_on is not None and received_on > today:
+        errors["received_on"] = (
+            f"{received_on:%d %b %Y} is in the future (today is {today:%d %b %Y} in the company's time zone): "
+            "the goods cannot have been received yet."
+        )
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.received_on == received_on:
+            return order
+        claims = _lock_claims_of(order.pk)
+        approved = next((claim for claim in claims if is_approved(claim)), None)
+        _require_date_permission(
+            by, approved, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "the received date"
+        )
+        if received_on is not None:
+            made = [(policy.claim_day(claim.submitted_at), claim.pk, claim) for claim in claims]
+            later = [(day, claim) for day, _, claim in sorted(made) if received_on > day]
+            if later:
+                day, claim = later[0]
+                raise ValidationError(
+                    {
+                        "received_on": f"{claim} was made on {day:%d %b %Y}: the goods were received on or "
+                        f"before that day, not on {received_on:%d %b %Y}."
+                    }
+                )
+        payload = {
+            "old_received_on": order.received_on,
+            "new_received_on": received_on,
+            "old_source": order.received_on_source,
+            "new_source": source,
+            "reason": reason.strip(),
+        }
+        order.received_on = received_on
+        order.received_on_source = source if received_on is not None else ""
+        order.save(update_fields=["received_on", "received_on_source", "updated_at"])
+        events.record(OrderEvent, order=order, by=by, action=OrderAction.RECEIVED_DATE_CHANGED, payload=payload)
+        ClaimEvent.objects.bulk_create(
+            events.build(
+                ClaimEvent,
+                claim=claim,
+                by=by,
+                action=ClaimAction.RECEIVED_DATE_CHANGED,
+                source=claim.status,
+                target=claim.status,
+                payload=payload,
+            )
+            for claim in claims
+        )
+    return order
+
+
+def order_received_on_refusal(*, order: Order, by) -> str:
+    """Why ``by`` may not change the order's received date now ("" when they may): for the admin's form.
+    Read without locks; ``order_set_received_on`` checks again under them."""
+    approved = next((claim for claim in order.claims.order_by("pk") if is_approved(claim)), None)
+    try:
+        _require_date_permission(
+            by, approved, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "the received date"
+        )
+    except states.NotPermitted as refusal:
+        return str(refusal)
+    return ""
+
+
+def claim_set_submitted_at(*, claim_id: int, by, submitted_at: datetime, reason: str) -> Claim:
+    """Correct the moment the claim was made (the customer's email arrived): the window counts to its day.
+
+    Customer service (``returns.add_claim``, who types claims in with that moment) before the claim is
+    approved, a manager (``returns.change_claim_time_after_approval``) after; the system likewise only
+    before. Refused: a moment in the future, or before the day the goods were received. The policy
+    version in force at the new moment is picked again. While the first-response clock still runs from
+    the claim's arrival (requested, no customer's answer recorded since), its due moment moves with it
+    (``sla.move_first_response``); a clock restarted by an answer, stopped or answered is left as it is.
+    The old and new moment and policy version go in a ``SUBMITTED_AT_CHANGED`` event with the reason.
+    """
+    require_text(reason, "reason", "Write why the claim's time changes (what shows the moment).")
+    _require_date_permission(by, None, CHANGE_CLAIM_TIME, CHANGE_CLAIM_TIME_AFTER_APPROVAL, "claims' times")
+    if submitted_at is None or timezone.is_naive(submitted_at):
+        raise ValidationError({"submitted_at": "Give the moment the claim was made, with its time zone."})
+    now = timezone.now()
+    if submitted_at > now + _CLAIM_TIME_SKEW:
+        raise ValidationError({"submitted_at": "The claim cannot be made in the future."})
+    with transaction.atomic():
+        # The order first, then the claim: the order the received date's service locks them in.
+        order_id = Claim.objects.values_list("order_id", flat=True).get(pk=claim_id)
+        order = Order.objects.select_for_update().get(pk=order_id)
+        claim = _lock(claim_id)
+        if claim.submitted_at == submitted_at:
+            return claim
+        _require_date_permission(
+            by,
+            claim if is_approved(claim) else None,
+            CHANGE_CLAIM_TIME,
+            CHANGE_CLAIM_TIME_AFTER_APPROVAL,
+            "the time the claim was made",
+        )
+        made_on = policy.claim_day(submitted_at)
+        if order.received_on is not None and made_on < order.received_on:
+            raise ValidationError(
+                {
+                    "submitted_at": f"Order {order.number} was received on {order.received_on:%d %b %Y}: "
+                    f"the claim cannot be made before that, on {made_on:%d %b %Y}."
+                }
+            )
+        try:
+            version = policy_in_force(submitted_at)
+        except ValidationError as error:
+            raise ValidationError({"submitted_at": error.messages}) from None
+        payload = {
+            "old_submitted_at": claim.submitted_at,
+            "new_submitted_at": submitted_at,
+            "old_policy_version": f"{claim.policy_version} (#{claim.policy_version_id})",
+            "new_policy_version": f"{version} (#{version.pk})",
+            "reason": reason.strip(),
+        }
+        if _first_response_runs_from_arrival(claim):
+            payload["old_first_response_due_at"] = claim.first_response_due_at
+            sla.move_first_response(claim, submitted_at, now)
+            payload["new_first_response_due_at"] = claim.first_response_due_at
+        claim.submitted_at, claim.policy_version = submitted_at, version
+        claim.order = order
+        claim.save(
+            update_fields=[
+                "submitted_at",
+                "policy_version",
+                "first_response_due_at",
+                "sla_reminded_at",
+                "sla_breached_at",
+                "updated_at",
+            ]
+        )
+        _record(claim, by, ClaimAction.SUBMITTED_AT_CHANGED, claim.status, claim.status, payload)
+    return claim
+
+
+def claim_submitted_at_refusal(*, claim: Claim, by) -> str:
+    """Why ``by`` may not change the claim's time now ("" when they may): for the admin's form."""
+    try:
+        _require_date_permission(
+            by,
+            claim if is_approved(claim) else None,
+            CHANGE_CLAIM_TIME,
+            CHANGE_CLAIM_TIME_AFTER_APPROVAL,
+            "the time the claim was made",
+        )
+    except states.NotPermitted as refusal:
+        return str(refusal)
+    return ""
+
+
+def _require_date_permission(by, approved: Claim | None, permission: str, after_approval: str, what: str) -> None:
+    """Before an approval: staff with ``permission`` (or ``after_approval``), or the system. After
+    ``approved`` was approved: staff with ``after_approval`` (managers) only; the system is refused."""
+    kind = actors.kind_of(by)
+    if kind == actors.ActorKind.CUSTOMER:
+        raise states.NotPermitted("Only staff can do this.")
+    if approved is None:
+        if kind == actors.ActorKind.SYSTEM or by.has_perm(permission) or by.has_perm(after_approval):
+            return
+        raise states.NotPermitted(f"You do not have permission to change {what}.")
+    if kind == actors.ActorKind.SYSTEM:
+        raise states.NotPermitted(
+            f"{approved} was approved: the system may not change {what} now; "
+            "once a claim is approved a manager decides."
+        )
+    if not by.has_perm(after_approval):
+        raise states.NotPermitted(
+            f"{approved} was approved: once a claim is approved only a manager can change {what}."
+        )
+
+
+def _lock_claims_of(order_id: int) -> list[Claim]:
+    """Every claim of the order, locked in primary-key order: an approval waits for the change, or the
+    change sees the approval."""
+    return list(
+        Claim.objects.select_for_update(of=("self",))
+        .filter(order_id=order_id)
+        .only("status", "rma_number", "submitted_at", "order_id")
+        .order_by("pk")
+    )
+
+
+def _first_response_runs_from_arrival(claim: Claim) -> bool:
+    """The 24-hour clock still counts from the claim's arrival: requested, and no customer's answer
+    recorded since (an answer restarts it from the answer, ``sla.RESTARTS``)."""
+    return (
+        claim.status == ClaimStatus.REQUESTED
+        and claim.first_response_due_at is not None
+        and not claim.events.filter(action=ClaimAction.RECORD_CUSTOMER_ANSWER).exists()
+    )
 
 
 # --- Evidence -----------------------------------------------------------

@@ -12,6 +12,11 @@ How the clock behaves in each state:
 ``first_response_met`` keeps whether the *first* answer came in time; the
 weekly SLA report counts that.
 
+A claim's arrival corrected (``services.claim_set_submitted_at``) while the clock still runs from
+it (requested, no customer's answer since) moves the due moment with it (``move_first_response``). A
+clock restarted by an answer, stopped or answered is left alone, and so is ``first_response_met``: an
+answer given was judged against the deadline known when it was given.
+
 The parcel clock (``awaiting_parcel_since``) runs from approval (not for a
 returnless claim) until the warehouse receives the parcel, or the claim is
 cancelled or expires. The parcel sweep (``services.parcel_sweep``) reads it.
@@ -35,6 +40,17 @@ def first_response_due(moment: datetime) -> datetime:
 def start_clock(claim: Claim, moment: datetime) -> None:
     claim.first_response_due_at = first_response_due(moment)
     claim.sla_reminded_at = claim.sla_breached_at = None
+
+
+def move_first_response(claim: Claim, arrived_at: datetime, now: datetime) -> None:
+    """The running clock's due moment follows the corrected arrival. A reminder or an escalation already
+    sent stays marked while it still holds (the new due moment is as close, or as past); one that no
+    longer holds is cleared, so the sweep sends it when the new moment comes, and never twice for one."""
+    claim.first_response_due_at = due = first_response_due(arrived_at)
+    if claim.sla_breached_at is not None and due >= now:
+        claim.sla_breached_at = None
+    if claim.sla_reminded_at is not None and due > now + timedelta(hours=settings.SLA_REMIND_BEFORE_HOURS):
+        claim.sla_reminded_at = None
 
 
 # Actions that end the wait for the return parcel.

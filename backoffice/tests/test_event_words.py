@@ -97,16 +97,22 @@ CLAIM = {
     },
     ClaimAction.ADD_EVIDENCE: {"evidence_id": 5, "name": "box.png", "whole_package": True},
     ClaimAction.ATTACH_MESSAGE: {"message": "The second unit is scratched too.", "received_at": DUE},
-    # No service writes these three yet: the payloads the model's comment describes.
     ClaimAction.RECEIVED_DATE_CHANGED: {
-        "from": dt.date(2026, 11, 23),
-        "to": dt.date(2026, 11, 21),
-        "source": "carrier",
+        "old_received_on": dt.date(2026, 11, 23),
+        "new_received_on": dt.date(2026, 11, 21),
+        "old_source": "store",
+        "new_source": "carrier",
         "reason": "DHL's delivery scan",
     },
-    ClaimAction.SUBMITTED_AT_CHANGED: {"from": DUE, "to": LATER, "reason": "Typed in from the wrong email"},
-    ClaimAction.PARCEL_REMINDED: {"awaiting_parcel_since": DUE},
-    ClaimAction.PARCEL_ESCALATED: {"awaiting_parcel_since": DUE},
+    ClaimAction.SUBMITTED_AT_CHANGED: {
+        "old_submitted_at": DUE,
+        "new_submitted_at": LATER,
+        "old_policy_version": "Policy from 2026-01-01 (#1)",
+        "new_policy_version": "Policy from 2026-01-01 (#1)",
+        "reason": "Typed in from the wrong email",
+    },
+    ClaimAction.PARCEL_REMINDED: {"awaiting_parcel_since": DUE, "days_waiting": 7},
+    ClaimAction.PARCEL_ESCALATED: {"awaiting_parcel_since": DUE, "days_waiting": 14},
     ClaimAction.SLA_REMINDED: {"first_response_due_at": DUE},
     ClaimAction.SLA_BREACHED: {"first_response_due_at": DUE},
     ClaimAction.INSPECTION_STARTED: {"inspection_id": 3, "item": "SR-1195 × 1"},
@@ -226,9 +232,10 @@ REPLACEMENT = {
 }
 ORDER = {
     OrderAction.RECEIVED_DATE_CHANGED: {
-        "from": dt.date(2026, 11, 23),
-        "to": dt.date(2026, 11, 21),
-        "source": "carrier",
+        "old_received_on": dt.date(2026, 11, 23),
+        "new_received_on": dt.date(2026, 11, 21),
+        "old_source": "store",
+        "new_source": "carrier",
         "reason": "DHL's delivery scan",
     },
 }

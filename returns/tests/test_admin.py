@@ -467,7 +467,13 @@ def test_order_page_shows_the_received_dates_history(client, cs):
         order=order,
         by=cs,
         action=OrderAction.RECEIVED_DATE_CHANGED,
-        payload={"from": datetime.date(2026, 11, 23), "to": order.received_on, "source": "carrier", "reason": "Scan"},
+        payload={
+            "old_received_on": datetime.date(2026, 11, 23),
+            "new_received_on": order.received_on,
+            "old_source": "store",
+            "new_source": "carrier",
+            "reason": "Scan",
+        },
     )
     client.force_login(cs)
 

@@ -24,6 +24,7 @@ from returns.models import (
     Evidence,
     EvidenceKind,
     OutboundEmail,
+    PolicyVersion,
     RmaSequence,
 )
 from returns.tests.factories import OrderFactory, OrderLineFactory
@@ -194,3 +195,105 @@ def test_one_form_submitted_twice_at_once_creates_one_claim(cs):
     assert list(Claim.objects.values_list("pk", flat=True)) == [claim_id]
     assert ClaimEvent.objects.filter(claim_id=claim_id).count() == 1
     assert OutboundEmail.objects.count() == 1
+
+
+# --- the received date and an approval at once ----------------------------------------------------
+
+
+def later(call, seconds=0.15):
+    """Start ``call`` a little after the other thread, so it arrives while the other holds its locks."""
+
+    def run():
+        time.sleep(seconds)
+        return call()
+
+    return run
+
+
+@pytest.fixture
+def slow_date_change(monkeypatch):
+    """Hold the order's claims locked a little longer inside ``order_set_received_on``."""
+    lock_claims = services._lock_claims_of
+
+    def slow(order_id):
+        claims = lock_claims(order_id)
+        time.sleep(0.4)
+        return claims
+
+    monkeypatch.setattr(services, "_lock_claims_of", slow)
+
+
+def test_an_approval_arriving_during_a_received_date_change_judges_the_new_date(cs, slow_date_change):
+    # given an approvable claim, its goods received two days ago
+    claim = approvable_claim(cs)
+    sixty_days_ago = timezone.localdate() - timedelta(days=60)
+
+    # when customer service corrects the date to sixty days ago while another agent approves
+    results = at_once(
+        lambda: services.order_set_received_on(
+            order_id=claim.order_id, by=cs, received_on=sixty_days_ago, source="customer_proof", reason="Invoice"
+        ),
+        later(lambda: services.claim_approve(claim_id=claim.pk, by=cs)),
+    )
+
+    # then the approval waited and judged the new date: the window has passed, and only a manager may override
+    (change, approval) = results
+    assert change[0] == "ok", change
+    assert approval[0] == "error" and isinstance(approval[1], services.ApprovalRefused), approval
+    assert "Expired: the 45-day no-reason return window ended on" in str(approval[1])
+    assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.REQUESTED
+
+
+def test_a_received_date_change_arriving_during_an_approval_sees_the_approval(cs, slow_review):
+    # given an approvable claim
+    claim = approvable_claim(cs)
+
+    # when an agent approves it while customer service changes the order's received date
+    results = at_once(
+        lambda: services.claim_approve(claim_id=claim.pk, by=cs),
+        later(
+            lambda: services.order_set_received_on(
+                order_id=claim.order_id,
+                by=cs,
+                received_on=timezone.localdate() - timedelta(days=60),
+                source="staff",
+                reason="Customer phoned",
+            )
+        ),
+    )
+
+    # then the change waited for the approval, and customer service may no longer change the date
+    (approval, change) = results
+    assert approval[0] == "ok", approval
+    assert change[0] == "error" and isinstance(change[1], states.NotPermitted), change
+    assert "only a manager can change the received date" in str(change[1])
+    assert Claim.objects.get(pk=claim.pk).order.received_on == timezone.localdate() - timedelta(days=2)
+
+
+def test_an_approval_arriving_during_a_claim_time_change_to_another_policy_version_approves(cs, monkeypatch):
+    # given a claim made under a version in force since twelve hours ago
+    claim = approvable_claim(cs)
+    PolicyVersion.objects.create(effective_from=timezone.now() - timedelta(hours=12), note="stricter")
+    Claim.objects.filter(pk=claim.pk).update(policy_version=PolicyVersion.objects.latest())
+    # and the claim-time change holding the claim's lock a little longer
+    policy_in_force = services.policy_in_force
+
+    def slow(moment):
+        time.sleep(0.4)
+        return policy_in_force(moment)
+
+    monkeypatch.setattr(services, "policy_in_force", slow)
+
+    # when its time is corrected to a day ago (the published version) while an agent approves it
+    results = at_once(
+        lambda: services.claim_set_submitted_at(
+            claim_id=claim.pk, by=cs, submitted_at=timezone.now() - timedelta(days=1), reason="Email header"
+        ),
+        later(lambda: services.claim_approve(claim_id=claim.pk, by=cs)),
+    )
+
+    # then the approval waited and went through, judged by the version now in force for the claim
+    assert [outcome for outcome, _ in results] == ["ok", "ok"], results
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.APPROVED
+    assert claim.policy_version.note == "After-Sales Service Policy as published"

@@ -6,9 +6,19 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from core import actors
 from returns import importing
-from returns.models import Order, OrderLine, Product
-from returns.tests.factories import OrderFactory, OrderLineFactory, ProductFactory
+from returns.models import (
+    ClaimAction,
+    ClaimEvent,
+    ClaimStatus,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    ReceivedDateSource,
+)
+from returns.tests.factories import ClaimFactory, OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -392,3 +402,116 @@ def test_received_today_is_accepted():
     report = import_text(GOOD.replace("2026-01-10", today))
 
     assert report.rejected == []
+
+
+# --- the received date: through the service once the order is known -------------------------------
+
+
+def test_a_new_order_gets_the_received_date_of_the_file_from_the_store():
+    import_text(GOOD)
+
+    order = Order.objects.get()
+    assert (order.received_on, order.received_on_source) == (datetime.date(2026, 1, 10), ReceivedDateSource.STORE)
+
+
+def test_an_unknown_received_date_is_set_from_the_file_as_the_system(tmp_path):
+    order = OrderFactory(number="SO-1", customer_email="ana@example.com", customer_name="Ana Silva", received_on=None)
+    claim = ClaimFactory(order=order)
+
+    run_import(csv_file(tmp_path, GOOD, name="export-0110.csv"))
+
+    order.refresh_from_db()
+    assert (order.received_on, order.received_on_source) == (datetime.date(2026, 1, 10), ReceivedDateSource.STORE)
+    event = OrderEvent.objects.get(order=order)
+    assert (event.actor_kind, event.actor) == (actors.ActorKind.SYSTEM, None)
+    assert event.payload == {
+        "old_received_on": None,
+        "new_received_on": "2026-01-10",
+        "old_source": "",
+        "new_source": "store",
+        "reason": "store export export-0110.csv, line 2",
+    }
+    assert ClaimEvent.objects.get(claim=claim, action=ClaimAction.RECEIVED_DATE_CHANGED).payload == event.payload
+
+
+def test_a_changed_received_date_before_any_approval_is_recorded_on_the_order_and_its_claims(tmp_path):
+    order = OrderFactory(
+        number="SO-1", customer_email="ana@example.com", customer_name="Ana Silva", received_on="2026-01-09"
+    )
+    claim = ClaimFactory(order=order, submitted_at=timezone.now())
+
+    output = run_import(csv_file(tmp_path, GOOD))
+
+    assert "Orders: 0 created, 1 updated." in output
+    assert Order.objects.get().received_on == datetime.date(2026, 1, 10)
+    event = ClaimEvent.objects.get(claim=claim, action=ClaimAction.RECEIVED_DATE_CHANGED)
+    assert (event.actor_kind, event.payload["old_received_on"], event.payload["reason"]) == (
+        actors.ActorKind.SYSTEM,
+        "2026-01-09",
+        "store export orders.csv, line 2",
+    )
+
+
+def test_a_changed_received_date_of_an_order_with_an_approved_claim_is_a_bad_row_and_the_rest_loads(tmp_path):
+    # given an order whose date customer service recorded, and an approved claim on it
+    order = OrderFactory(
+        number="SO-1",
+        customer_email="ana@example.com",
+        customer_name="Ana Silva",
+        received_on="2026-01-09",
+        received_on_source=ReceivedDateSource.STAFF,
+    )
+    OrderLineFactory(order=order, product=ProductFactory(sku="CAGE-1"), quantity=5)
+    ClaimFactory(order=order, status=ClaimStatus.APPROVED, rma_number="RMA-2026-000001")
+
+    # when the store's export says another day, and brings another order
+    output = run_import(csv_file(tmp_path, GOOD, GOOD.replace("SO-1", "SO-2")))
+
+    # then that row is refused with the reason, changes nothing, and the other order loads
+    assert (
+        "line 2: received_on 2026-01-10: the received date differs from the one recorded "
+        "(2026-01-09, entered by staff); once a claim is approved only a manager can change it."
+    ) in output
+    assert "Rejected: 1 row." in output
+    order.refresh_from_db()
+    assert (order.received_on, order.received_on_source) == (datetime.date(2026, 1, 9), ReceivedDateSource.STAFF)
+    assert OrderLine.objects.get(order=order).quantity == 5
+    assert not OrderEvent.objects.exists()
+    assert not ClaimEvent.objects.exists()
+    assert Order.objects.get(number="SO-2").received_on == datetime.date(2026, 1, 10)
+
+
+def test_the_same_received_date_on_an_order_with_an_approved_claim_loads(tmp_path):
+    order = OrderFactory(
+        number="SO-1", customer_email="ana@example.com", customer_name="Ana Silva", received_on="2026-01-10"
+    )
+    ClaimFactory(order=order, status=ClaimStatus.APPROVED, rma_number="RMA-2026-000001")
+
+    output = run_import(csv_file(tmp_path, GOOD))
+
+    assert "Rejected: 0 rows." in output
+    assert not OrderEvent.objects.exists()
+
+
+def test_a_received_date_after_a_claim_of_the_order_is_a_bad_row():
+    order = OrderFactory(number="SO-1", customer_email="ana@example.com", customer_name="Ana Silva", received_on=None)
+    ClaimFactory(order=order, submitted_at=datetime.datetime(2026, 1, 8, 12, tzinfo=datetime.UTC))
+
+    report = import_text(GOOD)
+
+    (rejected,) = report.rejected
+    assert rejected.reason.startswith("received_on 2026-01-10: ")
+    assert "was made on 08 Jan 2026" in rejected.reason
+    assert Order.objects.get().received_on is None
+
+
+def test_reimporting_unchanged_rows_costs_no_query_for_the_received_date(django_assert_num_queries):
+    rows = [GOOD, GOOD.replace("SO-1", "SO-2"), GOOD.replace("SO-1", "SO-3")]
+    import_text(*rows)
+    ClaimFactory(order=Order.objects.get(number="SO-2"), status=ClaimStatus.APPROVED, rma_number="RMA-2026-000001")
+
+    # per row: a savepoint, the product, the order and the line (each found, locked), the savepoint released
+    with django_assert_num_queries(5 * len(rows)):
+        report = import_text(*rows)
+
+    assert report.lines == {"created": 0, "updated": 0, "unchanged": 3}

@@ -1,5 +1,7 @@
 """``manage.py import_orders FILE.csv``: load or update orders from the store's export."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from returns import importing
@@ -22,5 +24,5 @@ class Command(BaseCommand):
             rows = importing.read_order_csv(file)
         except importing.ImportFileError as error:
             raise CommandError(str(error)) from None
-        report = importing.order_rows_import(rows)
+        report = importing.order_rows_import(rows, file_name=Path(file).name)
         self.stdout.write(f"{file}: {report.summary()}")
