@@ -58,6 +58,9 @@ class LineLedger:
     line: OrderLine
     uses: list[Use] = field(default_factory=list)
     open_claims: list[OpenClaimUse] = field(default_factory=list)
+    # What may still be paid back on the whole order (its lines' refunds, and the store's refunds it did
+    # not say the lines of): no line's refundable goes above it.
+    order_room: Decimal | None = None
 
     @property
     def refunded_units(self) -> int:
@@ -74,10 +77,13 @@ class LineLedger:
 
     @property
     def refundable(self) -> Decimal:
-        """What may still be paid back on this line: never below zero."""
+        """What may still be paid back on this line, within what the order still owes: never below zero."""
         if self.line.order.cancelled_at is not None:
             return Decimal(0)
-        return max(self.line.paid - self.paid_back, Decimal(0))
+        room = self.line.paid - self.paid_back
+        if self.order_room is not None:
+            room = min(room, self.order_room)
+        return max(room, Decimal(0))
 
     @property
     def claimed_units(self) -> int:
@@ -106,9 +112,28 @@ class LineLedger:
                 f"{sku}: the store refunded {self.line.store_refunded_quantity} unit(s), "
                 f"{money.quantize(self.line.store_refunded_amount, self.line.currency)} {self.line.currency}."
             )
-        if self.line.order.cancelled_at is not None:
-            words.append(f"Order {self.line.order.number} was cancelled by the store: nothing of it is refundable.")
+        order = self.line.order
+        if order.store_refunded_total:
+            words.append(
+                f"The store refunded {money.quantize(order.store_refunded_total, self.line.currency)} "
+                f"{self.line.currency} of order {order.number} in all."
+            )
+        if order.cancelled_at is not None:
+            words.append(f"Order {order.number} was cancelled by the store: nothing of it is refundable.")
         return words
+
+
+def _order_rooms(order_lines: list[OrderLine], uses: list[Use], orders: dict) -> dict[int, Decimal]:
+    """Per order: what was paid, less every committed refund of its lines and what the store refunded (its
+    lines' known refunds, or its order total when that says more)."""
+    line_order = {line.pk: line.order_id for line in order_lines}
+    rooms = {}
+    for order_id, order in orders.items():
+        lines = [line for line in order_lines if line.order_id == order_id]
+        store = max(order.store_refunded_total, sum((line.store_refunded_amount for line in lines), Decimal(0)))
+        ours = sum((use.amount for use in uses if line_order[use.order_line_id] == order_id), Decimal(0))
+        rooms[order_id] = sum((line.paid for line in lines), Decimal(0)) - store - ours
+    return rooms
 
 
 def for_lines(
@@ -124,10 +149,15 @@ def for_lines(
     if lock:
         lines = lines.select_for_update(of=("self",))
     ledgers = {line.pk: LineLedger(line=line) for line in lines}
-    for source in _SOURCES:
-        for use in source(ids):
-            if use.key != exclude_key:
-                ledgers[use.order_line_id].uses.append(use)
+    # Every line of the orders concerned: the order's room counts its other lines' refunds too.
+    order_lines = list(OrderLine.objects.filter(order__in={lg.line.order_id for lg in ledgers.values()}))
+    uses = [use for source in _SOURCES for use in source([line.pk for line in order_lines]) if use.key != exclude_key]
+    for use in uses:
+        if use.order_line_id in ledgers:
+            ledgers[use.order_line_id].uses.append(use)
+    rooms = _order_rooms(order_lines, uses, {lg.line.order_id: lg.line.order for lg in ledgers.values()})
+    for line_ledger in ledgers.values():
+        line_ledger.order_room = rooms[line_ledger.line.order_id]
     items = (
         ClaimItem.objects.filter(order_line_id__in=ids, claim__status__in=OPEN_STATUSES)
         .exclude(claim_id=exclude_claim_id)

@@ -18,8 +18,9 @@ from returns import money
 class Product(models.Model):
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=255)
-    # The policy gives electronic products shorter windows.
-    is_electronic = models.BooleanField("electronic product", default=False)
+    # The policy gives electronic products shorter windows. None: not known yet (a store's export carries no
+    # category); a claim on such a product waits for someone to set it before the policy can judge it.
+    is_electronic = models.BooleanField("electronic product", null=True, blank=True, default=None)
 
     class Meta:
         ordering = ["sku"]
@@ -49,6 +50,13 @@ class Order(models.Model):
     )
     # The store cancelled the order: nothing of it is refundable by us.
     cancelled_at = models.DateTimeField("cancelled by the store", null=True, blank=True)
+    # What the store itself paid back on the whole order, as it reports it (its export's "Refunded Amount"):
+    # the ledger keeps every refund of ours within what was paid less this (returns/ledger.py).
+    store_refunded_total = models.DecimalField("refunded by the store", max_digits=14, decimal_places=3, db_default=0)
+    # The store's notes on the order, kept as text.
+    note = models.TextField("store's note", blank=True, db_default="")
+    # The store's own time of the version last applied: an older update arriving late is not applied.
+    store_updated_at = models.DateTimeField(null=True, blank=True)
     # The payment provider's id of the customer's payment (e.g. a Stripe PaymentIntent), refunds go against it.
     payment_reference = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -188,8 +196,9 @@ class Claim(models.Model):
     doa_reason = models.CharField("DOA reason", max_length=16, choices=DoaReason.choices, blank=True)
     description = models.TextField("customer's description")
     status = models.CharField(max_length=24, choices=ClaimStatus.choices, default=ClaimStatus.REQUESTED)
-    # True when any claimed item is electronic: the shorter windows apply.
-    is_electronic = models.BooleanField("electronic", default=False)
+    # True when any claimed item is electronic: the shorter windows apply. None while a claimed product's
+    # category is unknown (and none is electronic): the policy cannot judge the claim yet.
+    is_electronic = models.BooleanField("electronic", null=True, blank=True, default=False)
     policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT)
     submitted_at = models.DateTimeField("claim made at")
     rma_number = models.CharField("RMA number", max_length=20, unique=True, null=True, blank=True)

@@ -30,6 +30,14 @@ def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
     problems = []
     judgement = None
     claimed_on = policy.claim_day(claim.submitted_at)
+    unknown = products_of_unknown_category(claim)
+    if unknown:
+        problems.append(
+            "The category of "
+            + ", ".join(product.sku for product in unknown)
+            + " is not known (electronic or not): set it in the product catalogue, then the policy can judge "
+            "this claim (electronic products have the shorter windows)."
+        )
     if order.received_on is None:
         problems.append(f"Order {order.number} has no received date: record the day the customer received it.")
     elif order.received_on > claimed_on:
@@ -37,7 +45,7 @@ def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
             f"Order {order.number} says it was received on {order.received_on:%d %b %Y}, "
             f"after the claim was made on {claimed_on:%d %b %Y}: check the received date."
         )
-    else:
+    elif not unknown:
         judgement = policy.judge(
             policy.PolicyTerms.from_version(claim.policy_version),
             claim_type=claim.claim_type,
@@ -51,6 +59,14 @@ def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
         problems.append("No photo of the whole package is attached: the policy requires one for every claim.")
     problems.extend(units_taken_elsewhere(claim, lock=lock_lines))
     return ClaimReview(judgement=judgement, problems=problems)
+
+
+def products_of_unknown_category(claim: Claim) -> list:
+    """The claimed products whose category (electronic or not) nobody set yet: the policy waits for them."""
+    if claim.is_electronic is not None:
+        return []
+    items = claim.items.select_related("order_line__product").order_by("pk")
+    return [item.order_line.product for item in items if item.order_line.product.is_electronic is None]
 
 
 def units_taken_elsewhere(claim: Claim, *, lock: bool = False) -> list[str]:

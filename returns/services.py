@@ -113,7 +113,7 @@ def claim_create(
                 claim_type=claim_type,
                 doa_reason=doa_reason if claim_type == ClaimType.DOA else "",
                 description=description.strip(),
-                is_electronic=any(lines[line_id].product.is_electronic for line_id in wanted),
+                is_electronic=claim_is_electronic(lines[line_id].product.is_electronic for line_id in wanted),
                 policy_version=policy_in_force(submitted_at),
                 submitted_at=submitted_at,
                 submission_key=submission_key,
@@ -138,6 +138,14 @@ def claim_create(
             raise DuplicateSubmission(existing) from None
         raise
     return claim
+
+
+def claim_is_electronic(categories: Iterable[bool | None]) -> bool | None:
+    """Electronic when any claimed product is; not when every one is known not to be; else unknown (None)."""
+    categories = list(categories)
+    if any(categories):
+        return True
+    return None if None in categories else False
 
 
 def _check_new_claim(claim_type, doa_reason, description, wanted, lines, submitted_at):

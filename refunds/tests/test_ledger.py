@@ -15,7 +15,7 @@ from refunds.tests.conftest import inspected_claim, returnless_claim
 from returns import ledger
 from returns import services as claim_services
 from returns.models import ClaimStatus, ClaimType
-from returns.tests.factories import ROLES, ClaimFactory, ClaimItemFactory, staff_user
+from returns.tests.factories import ROLES, ClaimFactory, ClaimItemFactory, OrderLineFactory, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +205,25 @@ def test_a_cancelled_refund_leaves_the_ledger(inspector, finance):
     services.refund_cancel(refund_id=refund.pk, by=finance, reason="Paid by the store instead.")
 
     assert ledger.for_lines([line.pk])[line.pk].paid_back == 0
+
+
+def test_the_stores_refund_of_the_whole_order_caps_every_line(inspector, finance):
+    """The store's export says how much of the order it refunded, not of which line: no line may take more than
+    the order still owes."""
+    # given an order of two lines of 50.00, of which the store refunded 60.00 without saying which
+    first = inspected_claim(inspector, ["full_refund"], unit_price="50.00")
+    order = first.order
+    second_line = OrderLineFactory(order=order, unit_price=Decimal("50.00"), currency="USD")
+    order.store_refunded_total = Decimal("60.00")
+    order.save()
+
+    # when the first claim's refund is proposed, and another claim on the second line later
+    refund = inspection_propose_refund(claim_id=first.pk, by=inspector)
+    paid(refund, finance)
+    second = second_claim_on(second_line, inspector)
+
+    # then the first gets the 40.00 the order still owed, the second nothing
+    assert refund.total == Decimal("40.00")
+    assert inspection_propose_refund(claim_id=second.pk, by=inspector) is None
+    notes = ledger.for_lines([second_line.pk])[second_line.pk].notes()
+    assert f"The store refunded 60.00 USD of order {order.number} in all." in notes

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
-from returns import services, states
+from returns import selectors, services, states
 from returns.apps import FIRST_POLICY_FROM
 from returns.models import (
     Claim,
@@ -1177,3 +1177,28 @@ def test_email_requeue_stale_queues_only_stale_ready_emails(settings, mailoutbox
     assert [message.subject for message in mailoutbox] == ["stale"]
     statuses = dict(OutboundEmail.objects.values_list("subject", "status"))
     assert statuses == {"stale": "sent", "fresh": "ready", "sent": "sent", "failed": "failed"}
+
+
+def test_a_claim_on_a_product_of_unknown_category_waits_for_it_to_be_set(cs, order):
+    # given a product the store's export gave no category
+    product = order.lines.get().product
+    product.is_electronic = None
+    product.save()
+
+    # when a claim on it is made and approved
+    claim = approvable_claim(cs, order)
+    with pytest.raises(services.ApprovalRefused) as refused:
+        services.claim_approve(claim_id=claim.pk, by=cs)
+
+    # then the claim's category is unknown, and the policy does not judge it until someone sets it
+    assert Claim.objects.get(pk=claim.pk).is_electronic is None
+    assert f"The category of {product.sku} is not known (electronic or not)" in str(refused.value)
+    assert selectors.claim_review(claim).judgement is None
+
+
+@pytest.mark.parametrize(
+    ("categories", "expected"),
+    [([False, False], False), ([True, None], True), ([False, None], None), ([None], None)],
+)
+def test_a_claim_is_electronic_when_any_product_is_and_unknown_while_any_is_unknown(categories, expected):
+    assert services.claim_is_electronic(categories) is expected
