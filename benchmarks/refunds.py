@@ -22,9 +22,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from core import actors
-from inspections.services import inspection_propose_refund
-
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "BENCHREF-"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
@@ -182,6 +179,9 @@ def build_approved_refunds(n: int, fake) -> tuple[list[int], list[str]]:
         Inspection(claim_item=item, inspector=user, outcome="full_refund", completed_at=timezone.now())
         for item in items
     )
+    from core import actors
+    from inspections.services import inspection_propose_refund
+
     refund_ids = [inspection_propose_refund(claim_id=c.pk, by=actors.SYSTEM).pk for c in claims]
     Refund.objects.filter(pk__in=refund_ids).update(
         status=RefundStatus.APPROVED, approved_by=user, approved_at=timezone.now()
