@@ -36,6 +36,8 @@ _READ_CLAIMS = [
     "refunds.view_refund",
 ]
 _TRIAGE = [
+    # the store's webhooks: a failed one, or a received date the carrier gave after an approval
+    "stores.view_webhookdelivery",
     "returns.add_claim",
     "returns.triage_claim",
     "returns.add_evidence",

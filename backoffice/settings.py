@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "inspections",
     "refunds",
     "warranty",
+    "stores",
     # Last: its post_migrate sets the roles once every app's permissions exist.
     "backoffice",
 ]
@@ -180,6 +181,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "backoffice.tasks.propose_missing_refunds",
         "schedule": 120.0,
     },
+    # Webhook deliveries the broker lost, and those waiting for an order now known.
+    "requeue-webhook-deliveries": {
+        "task": "stores.tasks.requeue_webhook_deliveries",
+        "schedule": 300.0,
+    },
 }
 
 # Production hardening: off for the embedded run, on in deploy/production.env.example.
@@ -237,6 +243,16 @@ EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=20_000)
 # The emailed link's lifetime (S3 presigned URLs: at most 7 days).
 EXPORT_LINK_EXPIRE_SECONDS = env.int("EXPORT_LINK_EXPIRE_SECONDS", default=24 * 3600)
+
+# --- The store's webhooks ---------------------------------------------------------
+# The secret Shopify signs each webhook with (X-Shopify-Hmac-Sha256): the app's client secret, or the
+# key the store's admin shows under Settings > Notifications > Webhooks. Unset: every webhook is refused.
+SHOPIFY_WEBHOOK_SECRET = env("SHOPIFY_WEBHOOK_SECRET", default="")
+# A larger body is refused with 413 before it is read (below Django's DATA_UPLOAD_MAX_MEMORY_SIZE).
+SHOPIFY_WEBHOOK_MAX_BYTES = env.int("SHOPIFY_WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
+# A delivery still queued this long after it arrived is queued again (its task was lost); longer
+# than the processing task's longest retry back-off (600 s).
+SHOPIFY_WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("SHOPIFY_WEBHOOK_REQUEUE_AFTER_SECONDS", default=900)
 
 # --- Refunds ----------------------------------------------------------------------
 # "manual" (finance pays elsewhere and enters the reference) or "stripe" (Stripe's Refunds API).

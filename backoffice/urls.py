@@ -7,6 +7,7 @@ from django.views.static import serve
 
 from backoffice import sla, views
 from shipments import views as shipment_views
+from stores import views as store_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The customer's page, reached from the approval email: no login, a signed token.
     path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),
+    # The store's webhooks: no login, each signed with SHOPIFY_WEBHOOK_SECRET.
+    path("stores/shopify/webhooks/", store_views.shopify_webhook, name="shopify-webhooks"),
 ]
 
 if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
