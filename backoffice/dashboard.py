@@ -2,8 +2,8 @@
 
 Every figure is read for one period of company-local days (``Filters.start`` to
 ``Filters.end``, both included) and the same claim filters: claim type,
-electronic or not (the claim's own flag: any claimed item electronic), and SKU
-(the claim has an item of that SKU). ``docs/reports.md`` says the same in words.
+electronic or not (the claim's own flag: any claimed item electronic; or unknown,
+while a claimed product's category is), and SKU (the claim has an item of that SKU). ``docs/reports.md`` says the same in words.
 
 - Claims per week by type: claims *made* (``submitted_at``) in the period, by
   company-local ISO week (Monday) and type.
@@ -64,7 +64,9 @@ class FilterForm(forms.Form):
     end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     claim_type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *ClaimType.choices])
     electronic = forms.ChoiceField(
-        label="Electronic", required=False, choices=[("", "Both"), ("yes", "Electronic"), ("no", "Not electronic")]
+        label="Electronic",
+        required=False,
+        choices=[("", "All"), ("yes", "Electronic"), ("no", "Not electronic"), ("unknown", "Unknown")],
     )
     sku = forms.CharField(label="SKU", required=False, max_length=64)
 
@@ -83,8 +85,10 @@ class Filters:
     start: date
     end: date  # included
     claim_type: str = ""
-    electronic: bool | None = None
+    electronic: bool | None = None  # None: either (or unknown, with ``category_unknown``)
     sku: str = ""
+    # Only the claims whose category is unknown (a claimed product's category not set yet).
+    category_unknown: bool = False
 
     @classmethod
     def default(cls, today: date) -> "Filters":
@@ -98,7 +102,14 @@ class Filters:
         electronic = {"yes": True, "no": False}.get(data.get("electronic") or "")
         start = data.get("start") or default.start
         end = data.get("end") or max(default.end, start)
-        return cls(start, end, data.get("claim_type") or "", electronic, (data.get("sku") or "").strip())
+        return cls(
+            start,
+            end,
+            data.get("claim_type") or "",
+            electronic,
+            (data.get("sku") or "").strip(),
+            category_unknown=data.get("electronic") == "unknown",
+        )
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -115,6 +126,8 @@ class Filters:
             conditions.append(Q(**{f"{prefix}claim_type": self.claim_type}))
         if self.electronic is not None:
             conditions.append(Q(**{f"{prefix}is_electronic": self.electronic}))
+        if self.category_unknown:
+            conditions.append(Q(**{f"{prefix}is_electronic__isnull": True}))
         if self.sku:
             claim = OuterRef(f"{prefix}pk") if prefix == "" else OuterRef(f"{prefix[: -len('__')]}_id")
             conditions.append(Exists(ClaimItem.objects.filter(claim=claim, order_line__product__sku=self.sku)))
@@ -127,6 +140,8 @@ class Filters:
             params["claim_type__exact"] = self.claim_type
         if self.electronic is not None:
             params["is_electronic__exact"] = "1" if self.electronic else "0"
+        if self.category_unknown:
+            params["is_electronic__isnull"] = "True"
         if self.sku:
             params["sku"] = self.sku
         return params

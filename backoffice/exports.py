@@ -47,7 +47,7 @@ from django.utils import timezone
 from inspections.models import Inspection, Outcome
 from refunds.models import Provider, Refund, RefundPurpose, RefundStatus
 from returns import money
-from returns.models import Claim, ClaimStatus, ClaimType, DoaReason, OutboundEmail
+from returns.models import Claim, ClaimStatus, ClaimType, DoaReason, OutboundEmail, ReceivedDateSource
 
 CHUNK_ROWS = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -76,7 +76,8 @@ def neutralise(text: str) -> str:
 class Column:
     """One column: its header, the ``values_list`` paths it reads, and how they become a cell.
 
-    ``kind``: ``text`` (neutralised), ``label`` (a choice's words), ``yesno``, ``number``,
+    ``kind``: ``text`` (neutralised), ``label`` (a choice's words), ``yesno``, ``yesno_unknown`` (a
+    null is "Unknown", not a blank: a product's category not set yet), ``number``,
     ``date``, ``datetime`` (company time zone), ``money`` (paths: amount, currency).
     """
 
@@ -238,6 +239,8 @@ def _cell(column: Column, n: int, at: list[int], target: str, formatted_by_sql: 
         return f"labels_{n}.get({v}, {v})"
     if kind == "yesno":
         return f"(None if {v} is None else ('Yes' if {v} else 'No'))"
+    if kind == "yesno_unknown":
+        return f"('Unknown' if {v} is None else ('Yes' if {v} else 'No'))"
     if kind == "number":
         return v
     if kind == "date":
@@ -279,8 +282,9 @@ CLAIMS = Export(
         col("Claim type", "claim_type", "label", ClaimType.choices),
         col("DOA reason", "doa_reason", "label", DoaReason.choices),
         col("Status", "status", "label", ClaimStatus.choices),
-        col("Electronic product", "is_electronic", "yesno"),
+        col("Electronic product", "is_electronic", "yesno_unknown"),
         col("Goods received on", "order__received_on", "date"),
+        col("Received date from", "order__received_on_source", "label", ReceivedDateSource.choices),
         col("Claim made at", "submitted_at", "datetime"),
         col("First response due at", "first_response_due_at", "datetime"),
         col("First response within 24 h", "first_response_met", "yesno"),

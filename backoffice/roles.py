@@ -23,6 +23,8 @@ _READ_CLAIMS = [
     "returns.view_orderevent",
     "returns.view_orderline",
     "returns.view_product",
+    # who set a product's category, and why
+    "returns.view_productevent",
     "returns.view_outboundemail",
     "returns.view_policyversion",
     "shipments.view_returnparcel",
@@ -44,6 +46,9 @@ _TRIAGE = [
     # to record the day the customer received the goods (returns.services.order_set_received_on),
     # while no claim of the order is approved
     "returns.change_order",
+    # to set a claimed product's unknown category from the claim page (returns.services.product_set_category),
+    # and change a known one while none of its claims is approved; after that a manager (returns.change_product)
+    "returns.set_product_category",
     # the return parcel's tracking, from the customer's email
     "shipments.add_returnparcel",
     "shipments.attach_unmatchedparcel",

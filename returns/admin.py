@@ -38,7 +38,9 @@ from returns.models import (
     OutboundEmail,
     PolicyVersion,
     Product,
+    ProductEvent,
     ReceivedDateSource,
+    category_words,
 )
 
 # The text each action asks for: (POST field, service keyword, label, required).
@@ -108,6 +110,8 @@ class ClaimItemInline(ReadOnlyInline):
     @admin.display(description="product")
     def product_name(self, item):
         product = item.order_line.product
+        if product.is_electronic is None:
+            return f"{product.name} (category unknown)"
         return f"{product.name} (electronic)" if product.is_electronic else product.name
 
     @admin.display(description="unit price")
@@ -173,7 +177,33 @@ class OutboundEmailInline(ReadOnlyInline):
 
 
 class ReceivedDateFilter(admin.DateFieldListFilter):
-    title = "received date"
+    """The received date's periods, with "unknown" first (Django's "No date"): the claims whose window
+    cannot be counted yet, and whose customer must be asked for the delivery date."""
+
+    words = {"No date": "unknown", "Has date": "known"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "received date"  # a field filter takes its field's name otherwise ("received on")
+
+    def choices(self, changelist):
+        choices = [
+            {**choice, "display": self.words.get(str(choice["display"]), choice["display"])}
+            for choice in super().choices(changelist)
+        ]
+        unknown = [choice for choice in choices if choice["display"] == "unknown"]
+        others = [choice for choice in choices if choice["display"] != "unknown"]
+        return others[:1] + unknown + others[1:]
+
+
+class CategoryFilter(admin.BooleanFieldListFilter):
+    """Electronic or not, and "unknown" first: Django's own parameters (``is_electronic__exact=1``,
+    ``is_electronic__isnull=True``), so the dashboard's links keep working."""
+
+    def choices(self, changelist):
+        every, yes, no, *unknown = super().choices(changelist)
+        words = [(unknown[0] if unknown else None, "unknown"), (yes, "electronic"), (no, "not electronic")]
+        return [every] + [{**choice, "display": label} for choice, label in words if choice is not None]
 
 
 class FirstResponseFilter(admin.SimpleListFilter):
@@ -242,7 +272,7 @@ class ClaimAdmin(admin.ModelAdmin):
         "claim_type",
         "doa_reason",
         "status",
-        "is_electronic",
+        "electronic",
         "received_on",
         "submitted_at",
         "waiting_for_parcel",
@@ -252,7 +282,7 @@ class ClaimAdmin(admin.ModelAdmin):
         ParcelWaitFilter,
         "status",
         "claim_type",
-        "is_electronic",
+        ("is_electronic", CategoryFilter),
         ("order__received_on", ReceivedDateFilter),
     )
     list_select_related = ("order",)
@@ -268,7 +298,7 @@ class ClaimAdmin(admin.ModelAdmin):
     action_services = ACTION_SERVICES
     fieldsets = (
         (None, {"fields": ("status", "first_response", "rma_number", "claim_type", "doa_reason", "description")}),
-        ("Customer and order", {"fields": ("order_link", "customer_email", "received_date", "is_electronic")}),
+        ("Customer and order", {"fields": ("order_link", "customer_email", "received_date", "electronic")}),
         (
             "Decisions",
             {
@@ -294,7 +324,7 @@ class ClaimAdmin(admin.ModelAdmin):
         "order_link",
         "customer_email",
         "received_date",
-        "is_electronic",
+        "electronic",
         "submitted_at",
         "policy_version",
         "is_returnless",
@@ -330,19 +360,23 @@ class ClaimAdmin(admin.ModelAdmin):
         days = (timezone.now() - claim.awaiting_parcel_since).days
         return f"{days} day{'s' if days != 1 else ''}"
 
+    @admin.display(description="electronic", ordering="is_electronic")
+    def electronic(self, claim):
+        """Any claimed product electronic: the shorter windows; "unknown" while a product's category is."""
+        return category_words(claim.is_electronic)
+
     @admin.display(description="received on", ordering="order__received_on")
     def received_on(self, claim):
-        return claim.order.received_on
+        """The day and its source, or "unknown": never a blank that reads as "no problem"."""
+        return received_date_words(claim.order)
 
     @admin.display(description="received date")
     def received_date(self, claim):
         """The day every window counts from, where it came from, and the way to change it."""
-        url = reverse("admin:returns_order_received_date", args=[claim.order_id])
-        link = f"{url}?next={reverse('admin:returns_claim_change', args=[claim.pk])}"
         return format_html(
             '{} · <a href="{}" id="change-received-date">Change received date</a>',
             _received_on_words(claim.order),
-            link,
+            _received_date_url(claim),
         )
 
     @admin.display(description="order")
@@ -380,6 +414,11 @@ class ClaimAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.submitted_at_view),
                 name="returns_claim_submitted_at",
             ),
+            path(
+                "<int:claim_id>/category/",
+                self.admin_site.admin_view(self.category_view),
+                name="returns_claim_category",
+            ),
         ]
         return own + super().get_urls()
 
@@ -403,6 +442,13 @@ class ClaimAdmin(admin.ModelAdmin):
         context = {
             **(extra_context or {}),
             "review": review,
+            "unknown_categories": [
+                {"product": product, "refusal": services.product_category_refusal(product=product, by=request.user)}
+                for product in selectors.products_of_unknown_category(claim)
+            ],
+            "received_date_url": _received_date_url(claim),
+            "received_date_words": received_date_words(claim.order),
+            "store_state": store_state(claim.order),
             "ledger_notes": selectors.ledger_notes(claim),
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
@@ -454,6 +500,34 @@ class ClaimAdmin(admin.ModelAdmin):
             refusal=services.claim_submitted_at_refusal(claim=claim, by=request.user),
             submit="Change the claim's time",
         )
+
+    def category_view(self, request, claim_id):
+        """Set the category of one of the claim's products of unknown category (the panel's two buttons),
+        through ``product_set_category``; the claim page then shows the policy's verdict."""
+        if request.method != "POST":
+            raise PermissionDenied
+        claim = get_object_or_404(Claim, pk=claim_id)
+        claim_url = reverse("admin:returns_claim_change", args=[claim.pk])
+        product_id = request.POST.get("product", "")
+        product = get_object_or_404(
+            Product, pk=int(product_id) if product_id.isdigit() else 0, order_lines__claim_items__claim=claim
+        )
+        electronic = {"yes": True, "no": False}.get(request.POST.get("electronic", ""))
+        if electronic is None:
+            messages.error(request, f"Choose whether {product.sku} is electronic or not.")
+            return HttpResponseRedirect(claim_url)
+        try:
+            result = services.product_set_category(
+                product_ids=[product.pk], by=request.user, electronic=electronic, reason=f"set on the page of {claim}"
+            )
+        except (PermissionDenied, ValidationError) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+            return HttpResponseRedirect(claim_url)
+        if not result.products:
+            messages.info(request, f"Nothing changed: {product.sku} is already {category_words(electronic)}.")
+        else:
+            messages.success(request, _category_message(result, electronic))
+        return HttpResponseRedirect(claim_url)
 
     def act_view(self, request, claim_id, action):
         """Run one state-table action through its service; errors come back as messages, text kept."""
@@ -518,6 +592,7 @@ class ClaimAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": "New claim",
             "order": order,
+            "received_date_words": received_date_words(order) if order else "",
             "order_query": request.GET.get("order", ""),
             "order_not_found": bool(request.GET.get("order")) and order is None,
             "form": form,
@@ -544,6 +619,7 @@ class ClaimAdmin(admin.ModelAdmin):
                     "opts": self.model._meta,
                     "title": "New claim",
                     "order": form.order,
+                    "received_date_words": received_date_words(form.order) if form.order else "",
                     "form": form,
                     "open_claims": holders,
                 },
@@ -663,7 +739,15 @@ def _success_message(action: str, claim: Claim) -> str:
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("product", "quantity", "unit_price", "currency", "serial_numbers")
+    fields = (
+        "product",
+        "quantity",
+        "unit_price",
+        "currency",
+        "serial_numbers",
+        "store_refunded_quantity",
+        "store_refunded_amount",
+    )
     readonly_fields = fields
 
 
@@ -678,15 +762,19 @@ class OrderAdmin(admin.ModelAdmin):
     """Orders come from the store and are read-only here. The received date, which every policy window
     counts from, changes only through ``services.order_set_received_on``: the form on the order page."""
 
-    list_display = ("number", "customer_name", "customer_email", "received_on", "received_on_source", "created_at")
+    list_display = ("number", "customer_name", "customer_email", "received", "cancelled_at", "created_at")
     search_fields = ("=number", "customer_email")
     search_help_text = "An order number (exact) or a customer's email."
     show_full_result_count = False
-    list_filter = (("received_on", admin.DateFieldListFilter),)
+    list_filter = (("received_on", ReceivedDateFilter),)
     inlines = (OrderLineInline, OrderEventInline)
-    fields = ("number", "customer_name", "customer_email", "received_on", "received_on_source")
+    fields = ("number", "customer_name", "customer_email", "received")
     readonly_fields = fields
     change_form_template = "admin/returns/order/change_form.html"
+
+    @admin.display(description="received on", ordering="received_on")
+    def received(self, order):
+        return received_date_words(order)
 
     def has_add_permission(self, request):
         return False
@@ -715,6 +803,9 @@ class OrderAdmin(admin.ModelAdmin):
             "received_date_form": ReceivedDateForm(initial=ReceivedDateForm.initial_for(order)),
             "received_date_refusal": services.order_received_on_refusal(order=order, by=request.user),
             "received_date_words": _received_on_words(order),
+            "received_date_unknown": order.received_on is None,
+            "received_date_to_ask": selectors.RECEIVED_DATE_TO_ASK,
+            "store_state": store_state(order),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
 
@@ -816,11 +907,71 @@ class SubmittedAtForm(forms.Form):
         return {"submitted_at": timezone.localtime(claim.submitted_at)}
 
 
+def received_date_words(order: Order) -> str:
+    """ "21 Nov 2026 (the carrier's delivery event)", or "unknown": a known day always with its source."""
+    if order.received_on is None:
+        return "unknown"
+    source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
+    return f"{order.received_on:%d %b %Y} ({source})"
+
+
 def _received_on_words(order: Order) -> str:
     if order.received_on is None:
-        return "received on: not known yet"
-    source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
-    return f"received on {order.received_on:%d %b %Y} ({source})"
+        return "received date unknown"
+    return f"received on {received_date_words(order)}"
+
+
+def _received_date_url(claim: Claim) -> str:
+    """The order's received-date form, coming back to the claim page."""
+    url = reverse("admin:returns_order_received_date", args=[claim.order_id])
+    return f"{url}?next={reverse('admin:returns_claim_change', args=[claim.pk])}"
+
+
+def store_state(order: Order) -> dict:
+    """What the store did to the order (its cancellation, its refunds, its note), for the order and claim pages.
+    ``anything`` is False when the store neither cancelled nor refunded anything and left no note."""
+    lines = list(order.lines.select_related("product").order_by("pk"))
+    currency = lines[0].currency if lines else ""
+    refunded_lines = [
+        {
+            "sku": line.product.sku,
+            "units": line.store_refunded_quantity,
+            "amount": money.format_money(line.store_refunded_amount, line.currency),
+        }
+        for line in lines
+        if line.store_refunded_quantity or line.store_refunded_amount
+    ]
+    return {
+        "cancelled_at": format_instant(order.cancelled_at) if order.cancelled_at else "",
+        "refunded_total": money.format_money(order.store_refunded_total, currency)
+        if order.store_refunded_total
+        else "",
+        "refunded_lines": refunded_lines,
+        "note": order.note.strip(),
+        "anything": bool(order.cancelled_at or order.store_refunded_total or refunded_lines or order.note.strip()),
+    }
+
+
+def _category_message(result, electronic: bool) -> str:
+    """What a category change did, for the admin's message: the products and the open claims it changed."""
+    products = result.products
+    names = ", ".join(product.sku for product in products[:5]) + (
+        f" and {len(products) - 5} more" if len(products) > 5 else ""
+    )
+    text = f"{len(products)} product{'s' if len(products) != 1 else ''} marked {category_words(electronic)} ({names})."
+    claims = result.claims
+    if claims:
+        text += (
+            f" {len(claims)} open claim{'s' if len(claims) != 1 else ''} changed category: "
+            + "; ".join(f"{claim} is {category_words(claim.is_electronic)}" for claim in claims[:10])
+            + (f"; and {len(claims) - 10} more" if len(claims) > 10 else "")
+            + "."
+        )
+    else:
+        text += " No open claim changed category."
+    if result.unchanged:
+        text += f" {result.unchanged} already {category_words(electronic)}, left as they were."
+    return text
 
 
 def _instant(moment) -> str:
@@ -843,11 +994,110 @@ def _date_form_page(request, model_admin, *, title, back, facts, form, refusal, 
     return TemplateResponse(request, "admin/returns/date_form.html", context)
 
 
+class ProductEventInline(EventHistoryInline):
+    """The product's history here: its category set or changed, by whom and why."""
+
+    model = ProductEvent
+
+
+class CategoryReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Write why the category changes (it was known)."},
+        help_text="Kept in each product's history and in the history of each open claim whose category changes.",
+    )
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("sku", "name", "is_electronic")
-    list_filter = ("is_electronic",)
+    """The product catalogue. A product's category (electronic or not) changes only through
+    ``services.product_set_category``: the list's two actions, the claim page's panel, or
+    ``manage.py import_products``; on the product's own form it is read-only."""
+
+    list_display = ("sku", "name", "category")
+    list_filter = (("is_electronic", CategoryFilter),)
     search_fields = ("^sku", "name")
+    show_full_result_count = False
+    actions = ("mark_electronic", "mark_not_electronic")
+    inlines = (ProductEventInline,)
+
+    @admin.display(description="category", ordering="is_electronic")
+    def category(self, product):
+        return product.category
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new product may be entered with its category (save_model sets it through the service); an
+        # existing one's changes with the list's actions, which recompute its open claims and keep a history.
+        return ("category",) if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        return ("sku", "name", "category") if obj is not None else ("sku", "name", "is_electronic")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        electronic, obj.is_electronic = obj.is_electronic, None
+        obj.save()
+        if electronic is not None:
+            services.product_set_category(
+                product_ids=[obj.pk], by=request.user, electronic=electronic, reason="entered with the new product"
+            )
+            obj.is_electronic = electronic
+
+    def has_set_category_permission(self, request):
+        return request.user.has_perm(services.SET_CATEGORY) or request.user.has_perm(
+            services.CHANGE_CATEGORY_AFTER_APPROVAL
+        )
+
+    @admin.action(description="Mark as electronic", permissions=["set_category"])
+    def mark_electronic(self, request, queryset):
+        return self._set_category(request, queryset, electronic=True)
+
+    @admin.action(description="Mark as not electronic", permissions=["set_category"])
+    def mark_not_electronic(self, request, queryset):
+        return self._set_category(request, queryset, electronic=False)
+
+    def _set_category(self, request, queryset, *, electronic: bool):
+        """Unknown categories are set at once; a known one changed asks for a reason first (a page listing
+        those products, as Django's own delete confirmation does)."""
+        products = list(queryset.order_by("pk"))
+        known = [p for p in products if p.is_electronic is not None and p.is_electronic is not electronic]
+        form = CategoryReasonForm(request.POST if "reason" in request.POST else None)
+        if known and not form.is_valid():
+            action = "mark_electronic" if electronic else "mark_not_electronic"
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Mark as {category_words(electronic)}: a reason",
+                "products": products,
+                "known": known,
+                "electronic_words": category_words(electronic),
+                "action": action,
+                "form": form,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/returns/product/category_reason.html", context)
+        try:
+            result = services.product_set_category(
+                product_ids=[p.pk for p in products],
+                by=request.user,
+                electronic=electronic,
+                reason=form.cleaned_data["reason"] if known else "",
+            )
+        except (PermissionDenied, ValidationError) as error:
+            self.message_user(request, " ".join(getattr(error, "messages", [str(error)])), messages.ERROR)
+            return None
+        if result.products:
+            self.message_user(request, _category_message(result, electronic), messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                f"Nothing changed: the products chosen are already {category_words(electronic)}.",
+                messages.INFO,
+            )
+        return None
 
 
 @admin.register(PolicyVersion)

@@ -24,9 +24,25 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["sku"]
+        permissions = [
+            (
+                "set_product_category",
+                "Can set a product's category (electronic or not) while none of its claims is approved",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.sku} {self.name}"
+
+    @property
+    def category(self) -> str:
+        """The category in words: "electronic", "not electronic" or "unknown"."""
+        return category_words(self.is_electronic)
+
+
+def category_words(electronic: bool | None) -> str:
+    """A product's or a claim's category as people read it; None (not known yet) is "unknown"."""
+    return {True: "electronic", False: "not electronic"}.get(electronic, "unknown")
 
 
 class ReceivedDateSource(models.TextChoices):
@@ -363,6 +379,7 @@ class ClaimAction(models.TextChoices):
     REFUND_SLA_REMINDED = "refund_sla_reminded", "Refund at its 5-working-day target"
     REFUND_SLA_BREACHED = "refund_sla_breached", "Refund past its 7 working days"
     RECONCILED = "reconciled", "Put right by the reconciliation"
+    CATEGORY_SET = "category_set", "Product category set"
 
 
 class ClaimEvent(Event):
@@ -387,6 +404,20 @@ class OrderEvent(Event):
 
     class Meta(Event.Meta):
         ordering = ["order_id", "id"]
+
+
+class ProductAction(models.TextChoices):
+    CATEGORY_SET = "category_set", "Category set"
+
+
+class ProductEvent(Event):
+    """A product's category set or changed (``services.product_set_category``): who, old and new, why."""
+
+    product = models.ForeignKey(Product, related_name="events", on_delete=models.CASCADE)
+    action = models.CharField(max_length=40, choices=ProductAction.choices)
+
+    class Meta(Event.Meta):
+        ordering = ["product_id", "id"]
 
 
 class ClosureDay(models.Model):

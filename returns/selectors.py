@@ -5,14 +5,24 @@ from dataclasses import dataclass, field
 from returns import ledger, policy
 from returns.models import Claim
 
+# What an agent does about an unknown received date: the store's export says when the parcel left
+# ("Fulfilled at"), never when it arrived, and no window is counted from a shipping date.
+RECEIVED_DATE_TO_ASK = (
+    "Ask the customer for the delivery date and a proof: the carrier's delivery email or a photo of the tracking "
+    "page; then record it with its source (Change received date)."
+)
+
 
 @dataclass(frozen=True)
 class ClaimReview:
     """The policy's verdict on a claim, in words an agent can act on."""
 
-    judgement: policy.Judgement | None  # None while the received date is unknown
+    judgement: policy.Judgement | None  # None while the received date or a product's category is unknown
     # Problems nobody may override: approval waits until they are fixed.
     problems: list[str] = field(default_factory=list)
+    # The problems the claim page gives a way to fix next to them (one of ``problems`` each, or "").
+    received_date_problem: str = ""
+    category_problem: str = ""
 
     @property
     def window_expired(self) -> bool:
@@ -31,15 +41,17 @@ def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
     judgement = None
     claimed_on = policy.claim_day(claim.submitted_at)
     unknown = products_of_unknown_category(claim)
+    category_problem = received_date_problem = ""
     if unknown:
-        problems.append(
-            "The category of "
-            + ", ".join(product.sku for product in unknown)
-            + " is not known (electronic or not): set it in the product catalogue, then the policy can judge "
-            "this claim (electronic products have the shorter windows)."
+        category_problem = (
+            f"The category of {', '.join(product.sku for product in unknown)} is not known (electronic or not): "
+            "set it on this claim's page or in the product catalogue, then the policy can judge this claim "
+            "(electronic products have the shorter windows)."
         )
+        problems.append(category_problem)
     if order.received_on is None:
-        problems.append(f"Order {order.number} has no received date: record the day the customer received it.")
+        received_date_problem = f"Order {order.number} has no received date. {RECEIVED_DATE_TO_ASK}"
+        problems.append(received_date_problem)
     elif order.received_on > claimed_on:
         problems.append(
             f"Order {order.number} says it was received on {order.received_on:%d %b %Y}, "
@@ -58,7 +70,12 @@ def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
     if not claim.evidence.filter(shows_whole_package=True).exists():
         problems.append("No photo of the whole package is attached: the policy requires one for every claim.")
     problems.extend(units_taken_elsewhere(claim, lock=lock_lines))
-    return ClaimReview(judgement=judgement, problems=problems)
+    return ClaimReview(
+        judgement=judgement,
+        problems=problems,
+        received_date_problem=received_date_problem,
+        category_problem=category_problem,
+    )
 
 
 def products_of_unknown_category(claim: Claim) -> list:
@@ -82,7 +99,8 @@ def units_taken_elsewhere(claim: Claim, *, lock: bool = False) -> list[str]:
 
 
 def ledger_notes(claim: Claim) -> list[str]:
-    """Everything the ledger knows of this claim's lines outside this claim: for the claim page."""
+    """Everything the ledger knows of this claim's lines outside this claim: for the claim page. A note on the
+    whole order (the store's refund of the order, its cancellation) is said once, not once per line."""
     items = list(claim.items.all())
     ledgers = ledger.for_lines([item.order_line_id for item in items], exclude_claim_id=claim.pk)
-    return [note for item in items for note in ledgers[item.order_line_id].notes()]
+    return list(dict.fromkeys(note for item in items for note in ledgers[item.order_line_id].notes()))

@@ -6,6 +6,7 @@ queue side effects (emails, thumbnails) to run once it commits.
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -35,6 +36,9 @@ from returns.models import (
     OrderEvent,
     OutboundEmail,
     PolicyVersion,
+    Product,
+    ProductAction,
+    ProductEvent,
     ReceivedDateSource,
     RmaSequence,
 )
@@ -102,6 +106,14 @@ def claim_create(
             # the received-date change): two claims entered at once for the same units queue here, and a
             # form submitted twice finds its first submission once it has the locks.
             Order.objects.select_for_update().filter(pk=order.pk).values_list("pk", flat=True).get()
+            # The products' locks, then the lines': a category set meanwhile (product_set_category locks the
+            # products, then their open claims) is either seen here or sees this claim.
+            categories = dict(
+                Product.objects.select_for_update()
+                .filter(pk__in={lines[line_id].product_id for line_id in wanted})
+                .order_by("pk")
+                .values_list("pk", "is_electronic")
+            )
             ledgers = ledger.for_lines(wanted, lock=True)
             if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
                 raise DuplicateSubmission(existing)
@@ -113,7 +125,7 @@ def claim_create(
                 claim_type=claim_type,
                 doa_reason=doa_reason if claim_type == ClaimType.DOA else "",
                 description=description.strip(),
-                is_electronic=claim_is_electronic(lines[line_id].product.is_electronic for line_id in wanted),
+                is_electronic=claim_is_electronic(categories[lines[line_id].product_id] for line_id in wanted),
                 policy_version=policy_in_force(submitted_at),
                 submitted_at=submitted_at,
                 submission_key=submission_key,
@@ -661,6 +673,205 @@ def _first_response_runs_from_arrival(claim: Claim) -> bool:
         and claim.first_response_due_at is not None
         and not claim.events.filter(action=ClaimAction.RECORD_CUSTOMER_ANSWER).exists()
     )
+
+
+# --- The product catalogue: electronic or not ----------------------------------
+# A store's export says nothing of a product's category; the policy gives electronic products the shorter
+# windows, so a claim on a product of unknown category waits until someone sets it (docs/claims.md,
+# "Product categories"). The category changes only here, with an event on the product and on each open
+# claim whose category it changes.
+
+SET_CATEGORY = "returns.set_product_category"
+CHANGE_CATEGORY_AFTER_APPROVAL = "returns.change_product"
+
+
+@dataclass
+class CategoryResult:
+    """What ``product_set_category`` did: the products whose category it set, and the open claims it changed."""
+
+    products: list[Product] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def product_set_category(*, product_ids: Iterable[int], by, electronic: bool, reason: str = "") -> CategoryResult:
+    """Set the products' category (electronic or not), and judge their open claims by it from now on.
+
+    Who: customer service (``returns.set_product_category``: the claim page asks them to set an unknown
+    category) and the system (a catalogue file is the brand's own word) may set an unknown category, and
+    change a known one while no claim on the product is approved; once one is, only a manager
+    (``returns.change_product``): the category decided that claim's window. A known category changed
+    needs a ``reason``. A product already in that category is left alone and writes nothing.
+
+    The products are locked (by primary key), then their open claims: a claim created meanwhile
+    (``claim_create`` locks the products it claims) is either recomputed here or reads the new category.
+    Every open claim's ``is_electronic`` is computed again (``claim_is_electronic``); each claim whose
+    category changed gets a ``category_set`` event, each product a ``ProductEvent`` with the old and new
+    value, the reason, the open claims it changed and the approved claims it had.
+    """
+    if not isinstance(electronic, bool):
+        raise ValidationError({"electronic": "Choose electronic or not electronic."})
+    _require_category_permission(by, approved={})
+    ids = sorted(set(product_ids))
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        products = list(Product.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        if len(products) != len(ids):
+            raise ValidationError({"product_ids": "Some of the chosen products do not exist (any more)."})
+        changing = [product for product in products if product.is_electronic is not electronic]
+        result = CategoryResult(unchanged=len(products) - len(changing))
+        if not changing:
+            return result
+        known = [product for product in changing if product.is_electronic is not None]
+        if known:
+            require_text(
+                reason, "reason", f"Write why the category of {_skus(known)} changes: it was {known[0].category}."
+            )
+        open_claims = list(
+            Claim.objects.select_for_update(of=("self",))
+            .filter(
+                status__in=OPEN_STATUSES,
+                pk__in=ClaimItem.objects.filter(order_line__product__in=changing).values("claim_id"),
+            )
+            .order_by("pk")
+        )
+        approved = _approved_claims_of(known)
+        _require_category_permission(by, approved={p.sku: approved[p.pk] for p in known if approved.get(p.pk)})
+        old = {product.pk: product.is_electronic for product in changing}
+        Product.objects.filter(pk__in=old).update(is_electronic=electronic)
+        claims_changed, per_product = _claims_category_recompute(open_claims, old, by, reason)
+        ProductEvent.objects.bulk_create(
+            events.build(
+                ProductEvent,
+                product=product,
+                by=by,
+                action=ProductAction.CATEGORY_SET,
+                payload={
+                    "sku": product.sku,
+                    "old": product.is_electronic,
+                    "new": electronic,
+                    "reason": reason,
+                    "open_claims_changed": per_product.get(product.pk, 0),
+                    "approved_claims": approved.get(product.pk, []),
+                },
+            )
+            for product in changing
+        )
+        for product in changing:
+            product.is_electronic = electronic
+        result.products, result.claims = changing, claims_changed
+    return result
+
+
+def product_category_refusal(*, product: Product, by) -> str:
+    """Why ``by`` may not set this product's category now ("" when they may): for the admin's buttons.
+    Read without locks; ``product_set_category`` checks again under them."""
+    try:
+        _require_category_permission(by, approved={})
+        if product.is_electronic is not None:
+            labels = _approved_claims_of([product]).get(product.pk)
+            _require_category_permission(by, approved={product.sku: labels} if labels else {})
+    except states.NotPermitted as refusal:
+        return str(refusal)
+    return ""
+
+
+def _require_category_permission(by, *, approved: dict[str, list[str]]) -> None:
+    """``approved``: SKU → labels of its approved claims, for the known categories about to change."""
+    kind = actors.kind_of(by)
+    if kind == actors.ActorKind.CUSTOMER:
+        raise states.NotPermitted("Only staff can set a product's category.")
+    if not approved:
+        if kind == actors.ActorKind.SYSTEM or by.has_perm(SET_CATEGORY) or by.has_perm(CHANGE_CATEGORY_AFTER_APPROVAL):
+            return
+        raise states.NotPermitted("You do not have permission to set products' categories.")
+    which = "; ".join(f"{sku}: {', '.join(labels)}" for sku, labels in approved.items())
+    if kind == actors.ActorKind.SYSTEM:
+        raise states.NotPermitted(
+            f"Claims on these products were approved ({which}): the system may not change their category; "
+            "once a claim is approved a manager decides."
+        )
+    if not by.has_perm(CHANGE_CATEGORY_AFTER_APPROVAL):
+        raise states.NotPermitted(
+            f"Claims on these products were approved ({which}): once a claim is approved only a manager can "
+            "change the product's category."
+        )
+
+
+def _approved_claims_of(products: list[Product]) -> dict[int, list[str]]:
+    """Product id → the approved claims on it (``is_approved``: an RMA number given), as "RMA-… / #…"."""
+    if not products:
+        return {}
+    rows = (
+        ClaimItem.objects.filter(order_line__product__in=products)
+        .filter(Q(claim__rma_number__isnull=False) | Q(claim__status__in=_APPROVED_STATUSES))
+        .values_list("order_line__product_id", "claim_id", "claim__rma_number")
+        .order_by("claim_id")
+    )
+    approved: dict[int, list[str]] = {}
+    for product_id, claim_id, rma_number in rows:
+        label = f"{rma_number} / #{claim_id}" if rma_number else f"#{claim_id}"
+        if label not in approved.setdefault(product_id, []):
+            approved[product_id].append(label)
+    return approved
+
+
+def _claims_category_recompute(
+    claims: list[Claim], old: dict[int, bool | None], by, reason: str
+) -> tuple[list[Claim], dict[int, int]]:
+    """Each locked open claim's category from its products' (already updated); an event on those that changed.
+    Returns the changed claims and, per product whose category was set, how many of them it is in."""
+    if not claims:
+        return [], {}
+    items = ClaimItem.objects.filter(claim__in=claims).values_list(
+        "claim_id", "order_line__product_id", "order_line__product__sku", "order_line__product__is_electronic"
+    )
+    by_claim: dict[int, list[tuple]] = {}
+    for claim_id, product_id, sku, electronic in items.order_by("pk"):
+        by_claim.setdefault(claim_id, []).append((product_id, sku, electronic))
+    changed, per_product, new_events = [], {}, []
+    for claim in claims:
+        rows = by_claim.get(claim.pk, [])
+        category = claim_is_electronic(electronic for _, _, electronic in rows)
+        if category is claim.is_electronic:
+            continue
+        products = [
+            {"sku": sku, "old": old[product_id], "new": electronic}
+            for product_id, sku, electronic in rows
+            if product_id in old
+        ]
+        new_events.append(
+            events.build(
+                ClaimEvent,
+                claim=claim,
+                by=by,
+                action=ClaimAction.CATEGORY_SET,
+                source=claim.status,
+                target=claim.status,
+                payload={
+                    "products": products,
+                    "old_electronic": claim.is_electronic,
+                    "new_electronic": category,
+                    "reason": reason,
+                },
+            )
+        )
+        claim.is_electronic = category
+        changed.append(claim)
+        for product_id, *_ in rows:
+            if product_id in old:
+                per_product[product_id] = per_product.get(product_id, 0) + 1
+    now = timezone.now()
+    for category in (True, False, None):
+        ids = [claim.pk for claim in changed if claim.is_electronic is category]
+        if ids:
+            Claim.objects.filter(pk__in=ids).update(is_electronic=category, updated_at=now)
+    ClaimEvent.objects.bulk_create(new_events)
+    return changed, per_product
+
+
+def _skus(products: list[Product]) -> str:
+    return ", ".join(product.sku for product in products)
 
 
 # --- Evidence -----------------------------------------------------------

@@ -8,7 +8,9 @@ that you receive the package"), decided here where the policy is silent:
   latest order's line counts.
 - The window counts from that order's received date, with the product's own
   electronic flag and the claim's policy version (the version in force today for
-  a bare look-up), through ``returns.policy.window_deadline``.
+  a bare look-up), through ``returns.policy.window_deadline``. While the product's
+  category is unknown (``is_electronic`` None) no window is counted: 1 year or 2
+  depends on it.
 - A replacement unit carries the remainder of the original warranty: its serial
   is on no order, so it is found through the shipped replacement that sent it,
   and its window counts from the original order's received date.
@@ -82,8 +84,14 @@ def coverage_for_serial(
             .first()
         )
         line = replaces.claim_item.order_line if replaces else None
-    if line is None or line.order.received_on is None:
-        return Coverage(serial=serial, order_line=line, replaces=replaces, replaced_by=replaced_by)
+    if line is None or line.order.received_on is None or line.product.is_electronic is None:
+        return Coverage(
+            serial=serial,
+            order_line=line,
+            received_on=line.order.received_on if line else None,
+            replaces=replaces,
+            replaced_by=replaced_by,
+        )
     version = policy_version or PolicyVersion.objects.filter(effective_from__lte=timezone.now()).latest()
     window, deadline = policy.window_deadline(
         policy.PolicyTerms.from_version(version),
@@ -163,6 +171,11 @@ def claim_warranty_flags(claim: Claim) -> list[str]:
             flags.append(
                 f"{sku}: serial {serial}'s order {coverage.order_line.order.number} has no received date: "
                 "its warranty cannot be counted."
+            )
+        elif coverage.order_line is not None and coverage.order_line.product.is_electronic is None:
+            flags.append(
+                f"{sku}: serial {serial}'s product {coverage.order_line.product.sku} is of unknown category "
+                "(electronic or not): its warranty (1 year or 2) cannot be counted."
             )
         for done in coverage.replaced_by:
             shipped = done.outbound_parcel.shipped_at if done.outbound_parcel else None

@@ -16,7 +16,7 @@ from inspections.outcomes import LABELS as CHECKLIST_LABELS
 from refunds.models import LineKind, Provider, RefundPurpose, RefundStatus
 from returns import money
 from returns.instants import format_day, format_instant
-from returns.models import ClaimStatus, ClaimType, DoaReason, ReceivedDateSource
+from returns.models import ClaimStatus, ClaimType, DoaReason, ReceivedDateSource, category_words
 from shipments.models import EnteredVia, OutboundPurpose, ParcelCondition, UnmatchedReason
 from warranty.models import ReplacementKind, ReplacementStatus
 
@@ -131,6 +131,12 @@ def words(values) -> str:
     if len(items) < 2:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+@register.filter
+def category(value) -> str:
+    """A product's or a claim's category: "electronic", "not electronic" or "unknown" (None)."""
+    return category_words(value if isinstance(value, bool) else None)
 
 
 @register.filter

@@ -51,6 +51,8 @@ CLAIM_LISTS = [
     "/admin/returns/claim/",
     "/admin/returns/claim/?status__exact=requested",
     "/admin/returns/claim/?claim_type__exact=no_reason&is_electronic__exact=0",
+    "/admin/returns/claim/?is_electronic__isnull=True",
+    "/admin/returns/claim/?order__received_on__isnull=True",
     "/admin/returns/claim/?q=customer1@example.com",
     "/admin/returns/claim/?sku=SKU-00001",
     "/admin/returns/claim/?first_response=overdue",

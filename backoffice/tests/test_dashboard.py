@@ -26,7 +26,7 @@ from django.test.utils import CaptureQueriesContext
 
 from backoffice import dashboard
 from refunds.models import Refund, RefundPurpose, RefundStatus
-from returns.models import ClaimEvent, ClaimType, DoaReason
+from returns.models import Claim, ClaimEvent, ClaimType, DoaReason
 from returns.tests.factories import (
     ROLES,
     ClaimFactory,
@@ -269,6 +269,19 @@ def test_dashboard_filters_apply_to_every_chart(manager_client, data):
     assert "Refund value per week, USD</title>" not in page  # c4's refund failed; c1, c2, c5 are not electronic
     assert "<title>Week of 12 Jan 2026: 1 No-reason return claim</title>" in page
     assert "SR-A" not in page
+
+
+def test_the_unknown_category_filter_counts_and_links_the_claims_waiting_for_it(manager_client, data):
+    # given c5's product has no category yet (a store's export said nothing of it)
+    Claim.objects.filter(pk=data["c5"].pk).update(is_electronic=None)
+    unknown = dashboard.Filters(PERIOD.start, PERIOD.end, category_unknown=True)
+
+    page = manager_client.get(f"/admin/dashboard/?{QUERY}&electronic=unknown").content.decode()
+
+    assert dashboard.claims_per_week_by_type(unknown) == {(WEEK2, "warranty"): 1}
+    assert unknown.claim_list_params()["is_electronic__isnull"] == "True"
+    assert "category unknown" in page
+    assert _claims(manager_client, _link(page, "Week of 12 Jan 2026: 1 Warranty claim")) == {data["c5"].pk}
 
 
 def test_dashboard_runs_a_fixed_number_of_queries(manager_client, data):

@@ -30,6 +30,8 @@ from returns.models import (
     ClosureDayEvent,
     OrderAction,
     OrderEvent,
+    ProductAction,
+    ProductEvent,
 )
 from warranty.models import ReplacementAction, ReplacementEvent
 
@@ -159,6 +161,12 @@ CLAIM = {
         "refund_due_at": LATER,
     },
     ClaimAction.RECONCILED: {"what": "replacement_parcel_shipped", "replacement_ids": [2, 3]},
+    ClaimAction.CATEGORY_SET: {  # returns.services._claims_category_recompute
+        "products": [{"sku": "SR-1195", "old": None, "new": True}],
+        "old_electronic": None,
+        "new_electronic": True,
+        "reason": "set on the page of #12",
+    },
 }
 REFUND = {
     RefundAction.PROPOSE: {
@@ -239,6 +247,16 @@ ORDER = {
         "reason": "DHL's delivery scan",
     },
 }
+PRODUCT = {  # returns.services.product_set_category
+    ProductAction.CATEGORY_SET: {
+        "sku": "SR-1195",
+        "old": False,
+        "new": True,
+        "reason": "The datasheet lists a USB-C port",
+        "open_claims_changed": 2,
+        "approved_claims": ["RMA-2026-000042 / #12"],
+    },
+}
 CLOSURE_DAY = {  # backoffice.sla
     ClosureDayAction.ADDED: {"day": dt.date(2026, 11, 25), "reason": "Stock-taking", "refunds_moved": 2},
     ClosureDayAction.CHANGED: {
@@ -264,6 +282,21 @@ VARIANTS = [
     (ReplacementEvent, ReplacementAction.APPROVE, {"replacement_serial": "", "outbound_parcel_id": 4}),
     (ReplacementEvent, ReplacementAction.PROPOSE, {"kind": "part", "part": "locking lever"}),
     (ClosureDayEvent, ClosureDayAction.DELETED, {"day": "2026-11-25", "reason": "Stock-taking", "refunds_moved": 0}),
+    (
+        ClaimEvent,
+        ClaimAction.CATEGORY_SET,
+        {
+            "products": [{"sku": "SR-1195", "old": True, "new": False}],
+            "old_electronic": True,
+            "new_electronic": None,
+            "reason": "",
+        },
+    ),
+    (
+        ProductEvent,
+        ProductAction.CATEGORY_SET,
+        {"sku": "SR-1195", "old": None, "new": False, "reason": "", "open_claims_changed": 0, "approved_claims": []},
+    ),
 ]
 
 PAYLOADS = {
@@ -271,6 +304,7 @@ PAYLOADS = {
     RefundEvent: (RefundAction, REFUND),
     ReplacementEvent: (ReplacementAction, REPLACEMENT),
     OrderEvent: (OrderAction, ORDER),
+    ProductEvent: (ProductAction, PRODUCT),
     ClosureDayEvent: (ClosureDayAction, CLOSURE_DAY),
 }
 EVERY_ACTION = [(model, action) for model, (choices, _) in PAYLOADS.items() for action in choices.values]
@@ -444,3 +478,17 @@ def test_money_is_rounded_to_the_currencys_minor_unit():
 def test_an_event_by_the_system_is_the_systems():
     assert event(ClaimEvent, ClaimAction.SLA_BREACHED, {}).actor_name == "system"
     assert event(ClaimEvent, ClaimAction.SHIP, {}, by=actors.CUSTOMER).actor_name == "customer"
+
+
+def test_a_category_set_on_a_claim_in_words():
+    assert words(ClaimEvent, ClaimAction.CATEGORY_SET, CLAIM[ClaimAction.CATEGORY_SET]) == (
+        "Category of SR-1195 set to electronic. The claim is electronic now: the electronic products' shorter "
+        "windows apply. Reason: set on the page of #12."
+    )
+
+
+def test_a_known_category_changed_on_a_product_in_words():
+    assert words(ProductEvent, ProductAction.CATEGORY_SET, PRODUCT[ProductAction.CATEGORY_SET]) == (
+        "Category changed from not electronic to electronic, with approved claims RMA-2026-000042 / #12. "
+        "2 open claims changed their category. Reason: The datasheet lists a USB-C port."
+    )

@@ -30,6 +30,7 @@ CLAIM_HEADERS = [
     "Status",
     "Electronic product",
     "Goods received on",
+    "Received date from",
     "Claim made at",
     "First response due at",
     "First response within 24 h",
@@ -77,7 +78,9 @@ def test_neutralise_leaves_other_text_alone(text):
 
 def test_claims_csv_has_the_managers_columns_in_company_time(manager_client, settings):
     settings.TIME_ZONE = "Asia/Shanghai"
-    order = OrderFactory(number="SO-777", customer_name="Ana Ng", received_on=date(2026, 2, 25))
+    order = OrderFactory(
+        number="SO-777", customer_name="Ana Ng", received_on=date(2026, 2, 25), received_on_source="carrier"
+    )
     claim = ClaimFactory(
         order=order,
         claim_type=ClaimType.DOA,
@@ -107,6 +110,7 @@ def test_claims_csv_has_the_managers_columns_in_company_time(manager_client, set
         "Status": "Approved",
         "Electronic product": "Yes",
         "Goods received on": "2026-02-25",
+        "Received date from": "the carrier's delivery event",
         "Claim made at": "2026-03-02 04:30",
         "First response due at": "",
         "First response within 24 h": "Yes",
@@ -114,6 +118,15 @@ def test_claims_csv_has_the_managers_columns_in_company_time(manager_client, set
         "Customer's description": '\'=HYPERLINK("http://evil.example","click")',
         "Rejection reason": "",
     }
+
+
+def test_claims_export_says_unknown_for_a_category_not_set_yet(manager_client):
+    ClaimFactory(is_electronic=None, order__received_on=None)
+
+    [row] = as_dicts(read_csv(manager_client.get("/admin/returns/claim/export/csv/")))
+
+    assert row["Electronic product"] == "Unknown"
+    assert row["Goods received on"] == "" and row["Received date from"] == ""
 
 
 def test_export_keeps_the_lists_filters_and_search(manager_client):

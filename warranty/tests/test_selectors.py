@@ -134,6 +134,16 @@ def test_coverage_of_an_order_without_a_received_date_has_no_deadline(lookup):
     assert coverage.deadline is None
 
 
+def test_coverage_of_a_product_of_unknown_category_has_no_deadline(lookup):
+    # 1 year or 2 depends on the category: none is counted while it is unknown
+    line = line_with(["CAGE-1001"], electronic=None)
+
+    coverage = selectors.coverage_for_serial("CAGE-1001")
+
+    assert coverage.order_line == line and coverage.received_on == date(2024, 3, 10)
+    assert coverage.deadline is None and coverage.window == ""
+
+
 def test_coverage_says_a_serial_was_already_replaced():
     replacement = shipped_replacement(faulty_serial="CAGE-1001", replacement_serial="CAGE-9001")
 
@@ -202,6 +212,16 @@ def test_flag_an_electronic_serial_past_one_year():
     (flag,) = selectors.claim_warranty_flags(claim)
     assert "outside its electronic products' 1-year warranty" in flag
     assert "1 day before" in flag
+
+
+def test_flag_a_serial_of_a_product_of_unknown_category():
+    line = line_with(["MON-1"], received_on=date(2024, 3, 10), electronic=None)
+    claim = warranty_claim_for(line, "MON-1", claimed_on=date(2025, 6, 11))
+
+    assert selectors.claim_warranty_flags(claim) == [
+        f"{line.product.sku}: serial MON-1's product {line.product.sku} is of unknown category (electronic or not): "
+        "its warranty (1 year or 2) cannot be counted."
+    ]
 
 
 def test_flag_a_serial_not_on_the_order():
