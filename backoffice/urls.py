@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from django.views.static import serve
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The customer's page, reached from the approval email: no login, a signed token.
     path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),
+    # The customer's own pages: find the order, claim, follow the claim (signed links, no login).
+    path("portal/", include("portal.urls")),
 ]
 
 if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
