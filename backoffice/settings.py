@@ -284,19 +284,19 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
 
-def _languages() -> list[tuple[str, str]]:
+def languages_in(folder: Path) -> list[tuple[str, str]]:
     from django.conf.locale import LANG_INFO
 
     found = sorted(
-        folder.name.replace("_", "-").lower()
-        for folder in (BASE_DIR / "locale").glob("*")
-        if (folder / "LC_MESSAGES" / "django.po").exists()
+        child.name.replace("_", "-").lower()
+        for child in folder.glob("*")
+        if (child / "LC_MESSAGES" / "django.po").exists()
     )
     codes = ["en"] + [code for code in found if code != "en"]
     return [(code, LANG_INFO.get(code, {}).get("name", code)) for code in codes]
 
 
-LANGUAGES = _languages()
+LANGUAGES = languages_in(BASE_DIR / "locale")
 # The emailed order link opens the order (and its claim form) for this long; a claim's status link, in every
 # email about the claim, for this long after the email.
 PORTAL_ORDER_LINK_MAX_AGE_HOURS = env.int("PORTAL_ORDER_LINK_MAX_AGE_HOURS", default=72)

@@ -14,10 +14,10 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
+from core.i18n import customer_language
 from portal import forms, selectors, services
 from returns import links, states, uploads
 from returns.services import DuplicateSubmission
@@ -25,21 +25,15 @@ from shipments.models import ReturnParcel
 
 
 def customer_page(view):
-    """The browser's language for the page, and the headers every customer page sends."""
+    """The browser's language for the page (``core.i18n``), and the headers every customer page sends."""
 
     @never_cache
     @functools.wraps(view)
+    @customer_language
     def wrapper(request, *args, **kwargs):
-        language = translation.get_language_from_request(request)
-        with translation.override(language):
-            request.LANGUAGE_CODE = translation.get_language()
-            response = view(request, *args, **kwargs)
-            if hasattr(response, "render") and not response.is_rendered:
-                response.render()
+        response = view(request, *args, **kwargs)
         response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex"
-        response["Content-Language"] = language
-        patch_vary_headers(response, ("Accept-Language",))
         return response
 
     return wrapper

@@ -30,17 +30,25 @@ def claim_from_token(token: str) -> Claim:
         data = signing.loads(token, salt=_SALT, max_age=max_age)
     except signing.SignatureExpired:
         raise BadLink(
-            f"This link has expired (links last {settings.RETURN_LINK_MAX_AGE_DAYS} days). "
-            f"Reply to our email or write to {settings.RMA_SUPPORT_EMAIL} with your RMA number and tracking number."
+            _(
+                "This link has expired (links last %(days)s days). "
+                "Reply to our email or write to %(support)s with your RMA number and tracking number."
+            )
+            % {"days": settings.RETURN_LINK_MAX_AGE_DAYS, "support": settings.RMA_SUPPORT_EMAIL}
         ) from None
     except signing.BadSignature:
         raise BadLink(
-            "This link is not valid: it may have been cut short when it was copied. "
-            "Open it again from our email, or reply to that email with your tracking number."
+            _(
+                "This link is not valid: it may have been cut short when it was copied. "
+                "Open it again from our email, or reply to that email with your tracking number."
+            )
         ) from None
     claim = Claim.objects.filter(pk=data.get("claim"), rma_number=data.get("rma")).select_related("order").first()
     if claim is None:
-        raise BadLink(f"We cannot find this return any more. Please write to {settings.RMA_SUPPORT_EMAIL}.")
+        raise BadLink(
+            _("We cannot find this return any more. Please write to %(support)s.")
+            % {"support": settings.RMA_SUPPORT_EMAIL}
+        )
     return claim
 
 
