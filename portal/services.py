@@ -16,13 +16,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from core import actors
 from portal import selectors
-from returns import links, notifications, policy
+from returns import links, notifications
 from returns import services as claim_services
 from returns.models import Claim, ClaimType, Order, ReceivedDateSource
 
@@ -176,13 +174,11 @@ def claim_submit(*, order: Order, submission: ClaimSubmission, language: str) ->
                     f"(evidence #{proof.pk}).",
                 )
     except claim_services.UnitsTaken as taken:
-        raise ValidationError(
-            {f"units_{line_id}": [_units_taken_words(lines[line_id])] for line_id in taken.by_line}
-        ) from None
+        raise ValidationError({f"units_{line_id}": [_units_taken_words()] for line_id in taken.by_line}) from None
     return claim
 
 
-def _units_taken_words(line) -> str:
+def _units_taken_words() -> str:
     return _("Fewer units of this item can still be claimed: the others are in another claim or were refunded.")
 
 
@@ -207,11 +203,3 @@ def claim_cancel(*, claim: Claim, reason: str) -> Claim:
     if reason.strip():
         words += f" Their words: {reason.strip()}"
     return claim_services.claim_cancel(claim_id=claim.pk, by=CUSTOMER, reason=words)
-
-
-def today() -> date:
-    return policy.claim_day(timezone.now())
-
-
-def day(value: date) -> str:
-    return date_format(value, "j M Y")

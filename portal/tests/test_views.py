@@ -433,3 +433,15 @@ def test_claim_status_link_of_another_claim_is_not_this_one(client, cs):
 
     assert client.get(reverse("portal-claim", args=[forged])).status_code == 400
     assert client.get(reverse("portal-claim", args=[order_token])).status_code == 400
+
+
+def test_pages_are_branded_from_settings(client, settings):
+    settings.BRAND_NAME, settings.BRAND_COLOR, settings.RMA_SUPPORT_EMAIL = "Acme Rigs", "#004400", "help@acme.test"
+    settings.BRAND_LOGO = "portal/logo.svg"
+
+    html = client.get(LOOKUP).content.decode()
+
+    assert "--brand: #004400" in html
+    assert '<img src="/static/portal/logo.svg" alt="Acme Rigs">' in html
+    assert "mailto:help@acme.test" in html
+    assert "<script src" not in html and "https://" not in html  # nothing from elsewhere
