@@ -211,8 +211,8 @@ def _claim_context(request, claim, token, **forms_given):
         "history": selectors.history(claim),
         "question": selectors.information_request(claim),
         "answer_form": forms_given.get("answer_form")
-        or (forms.AnswerForm() if claim.status == "awaiting_customer" else None),
-        "files_form": forms_given.get("files_form") or (forms.FilesForm() if may_add else None),
+        or (forms.AnswerForm(prefix="answer") if claim.status == "awaiting_customer" else None),
+        "files_form": forms_given.get("files_form") or (forms.FilesForm(prefix="more") if may_add else None),
         "may_cancel": selectors.may_cancel(claim),
         "tracking_url": links.tracking_url(claim)
         if claim.status == "approved" and not claim.is_returnless and parcel is None
@@ -245,7 +245,7 @@ def claim_answer(request, token):
         claim = _claim_from(request, token)
     except links.BadLink as error:
         return _link_problem(request, error)
-    form = forms.AnswerForm(request.POST, request.FILES)
+    form = forms.AnswerForm(request.POST, request.FILES, prefix="answer")
     if form.is_valid():
         try:
             services.claim_answer(claim=claim, answer=form.cleaned_data["answer"], files=form.cleaned_data["files"])
@@ -272,7 +272,7 @@ def claim_files(request, token):
         claim = _claim_from(request, token)
     except links.BadLink as error:
         return _link_problem(request, error)
-    form = forms.FilesForm(request.POST, request.FILES)
+    form = forms.FilesForm(request.POST, request.FILES, prefix="more")
     if form.is_valid():
         try:
             services.claim_add_files(

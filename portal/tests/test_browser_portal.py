@@ -14,6 +14,7 @@ from PIL import Image
 
 from portal.tests.browser import PHONE, Weights, assert_accessible, link_in
 from portal.tests.conftest import order_with_lines
+from returns import links
 from returns.models import Claim, ClaimStatus, ClaimType
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -127,7 +128,8 @@ def test_customer_claims_and_follows_it_from_the_emailed_links(page, browser, li
     assert page.locator("#steps li.current").inner_text().startswith("Approved")
     look(page, "claim-new")
     status_link = link_in(inbox, "We received your after-sales request", "/portal/claim/")
-    assert urlsplit(status_link).path == urlsplit(page.url).path
+    # the same request's link (each made at its own second, so not the same token)
+    assert links.claim_from_status_token(urlsplit(status_link).path.rstrip("/").rsplit("/", 1)[1]) == claim
 
     # Customer service asks for information in the admin; the customer answers from the email's link.
     staff = staff_login(browser, live_server, cs.username)
@@ -138,8 +140,8 @@ def test_customer_claims_and_follows_it_from_the_emailed_links(page, browser, li
     page.goto(link_in(inbox, "We need more information", "/portal/claim/"))
     assert page.locator("#question-text").inner_text() == "Please send a photo of the product label."
     look(page, "claim-question")
-    page.fill("#id_answer", "Here is the label.")
-    page.set_input_files("#answer-form #id_files", picture(tmp_path, "label.jpg", "ivory", size=(800, 600)))
+    page.fill("#id_answer-answer", "Here is the label.")
+    page.set_input_files("#id_answer-files", picture(tmp_path, "label.jpg", "ivory", size=(800, 600)))
     page.click("#answer-form button[type=submit]")
     page.wait_for_url(re.compile(r"answered=1"))
     claim.refresh_from_db()
