@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as _
 
 from core.events import Event
 from returns import money
@@ -153,7 +153,8 @@ class PolicyVersion(models.Model):
         return f"Policy from {self.effective_from:%Y-%m-%d}"
 
 
-# The claim type's and DOA reason's labels reach customers' emails: marked for translation.
+# The claim type's and DOA reason's labels reach customers' emails: marked for the catalogue (gettext_noop keeps them
+# plain strings for the exports and the admin); the emails translate them with {% translate %}.
 class ClaimType(models.TextChoices):
     DOA = "doa", _("DOA return (7 days)")
     NO_REASON = "no_reason", _("No-reason return")

@@ -22,6 +22,7 @@ FRENCH = {
     "Your return is approved: {ref}": "Votre retour est accepté : {ref}",
     "Order number": "Numéro de commande",
     "Send the tracking number": "Envoyer le numéro de suivi",
+    "No-reason return": "Retour sans motif",
 }
 
 
@@ -85,6 +86,9 @@ def test_the_claims_language_is_kept_for_every_later_email(client, cs, french, o
         f"Nous avons reçu votre demande SAV (claim {claim.pk}, order {order.number})",
         f"Votre retour est accepté : {claim.rma_number}",
     ]
+    approval = OutboundEmail.objects.get(claim=claim, template="claim_approved")
+    assert "Retour sans motif" in approval.body_text and "Retour sans motif" in approval.body_html
+    assert '<html lang="fr">' in approval.body_html
 
 
 def test_claims_typed_in_by_staff_are_written_in_the_sites_language(cs, french, order_and_lines):
