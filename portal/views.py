@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from core.i18n import customer_language
 from portal import forms, selectors, services
 from returns import links, states, uploads
+from returns.models import ClaimStatus
 from returns.services import DuplicateSubmission
 from shipments.models import ReturnParcel
 
@@ -192,8 +193,10 @@ def _add_errors(form, error: ValidationError) -> None:
 
 def _claim_context(request, claim, token, **forms_given):
     parcel = ReturnParcel.objects.filter(claim=claim).first()
-    approvable, reasons = selectors.outlook(claim) if claim.status in ("requested", "awaiting_customer") else (None, [])
-    may_add = selectors.may_add_files(claim)
+    # While we wait for the customer's answer, the question and its answer form say what is needed.
+    waiting = claim.status == ClaimStatus.AWAITING_CUSTOMER
+    approvable, reasons = selectors.outlook(claim) if claim.status == ClaimStatus.REQUESTED else (None, [])
+    may_add = selectors.may_add_files(claim) and not waiting
     return {
         "claim": claim,
         "order": claim.order,
@@ -210,12 +213,11 @@ def _claim_context(request, claim, token, **forms_given):
         "reasons": reasons,
         "history": selectors.history(claim),
         "question": selectors.information_request(claim),
-        "answer_form": forms_given.get("answer_form")
-        or (forms.AnswerForm(prefix="answer") if claim.status == "awaiting_customer" else None),
+        "answer_form": forms_given.get("answer_form") or (forms.AnswerForm(prefix="answer") if waiting else None),
         "files_form": forms_given.get("files_form") or (forms.FilesForm(prefix="more") if may_add else None),
         "may_cancel": selectors.may_cancel(claim),
         "tracking_url": links.tracking_url(claim)
-        if claim.status == "approved" and not claim.is_returnless and parcel is None
+        if claim.status == ClaimStatus.APPROVED and not claim.is_returnless and parcel is None
         else "",
         "return_address": settings.RMA_RETURN_ADDRESS,
         "order_url": links.order_url(claim.order),
