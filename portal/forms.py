@@ -4,6 +4,7 @@
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -102,9 +103,6 @@ class ClaimForm(forms.Form):
     )
     files = FilesField(
         label=gettext_lazy("More photos or a video of the issue"),
-        help_text=gettext_lazy(
-            "JPEG, PNG, WebP or HEIC photos, MP4 or MOV videos; up to 20 MB a photo, 200 MB a video."
-        ),
     )
     received_on = forms.DateField(
         label=gettext_lazy("The day the parcel reached you"),
@@ -122,6 +120,12 @@ class ClaimForm(forms.Form):
     def __init__(self, *args, lines, order, **kwargs):
         kwargs.setdefault("initial", {}).setdefault("submission_key", uuid.uuid4())
         super().__init__(*args, **kwargs)
+        self.fields["files"].help_text = _(
+            "JPEG, PNG, WebP or HEIC photos, MP4 or MOV videos; up to %(photo)s MB a photo, %(video)s MB a video."
+        ) % {
+            "photo": settings.EVIDENCE_MAX_IMAGE_BYTES // (1024 * 1024),
+            "video": settings.EVIDENCE_MAX_VIDEO_BYTES // (1024 * 1024),
+        }
         self.lines = lines
         self.unit_fields = []
         for view in lines:
