@@ -77,6 +77,7 @@ echo
 echo "$demo_summary"
 echo
 echo "Worker and beat logs: var/log/worker.log, var/log/beat.log; emails written to var/emails/."
+echo "The customer's pages: ${SITE_URL}/portal/ (a demo order's number and email; the link arrives in var/emails/)."
 echo "Ctrl-C stops the server, the worker and beat."
 echo
 
