@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "refunds",
     "warranty",
     "stores",
+    # The customer's pages: a channel above the domain apps.
+    "portal",
     # Last: its post_migrate sets the roles once every app's permissions exist.
     "backoffice",
 ]
@@ -288,3 +290,42 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged task (its worker died) comes back after visibility_timeout (kombu's
     # default: one hour); the refunds sweep does not wait for it. Tests set it small.
     CELERY_BROKER_TRANSPORT_OPTIONS = env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={"visibility_timeout": 3600})
+
+# --- The customer's pages (portal) ------------------------------------------------
+# Rate limits count in Django's cache: Redis in production (CACHE_URL=redis://host:6379/2), this process's
+# memory in the embedded run and the tests.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Languages: English is the source; a language is added by adding locale/<code>/LC_MESSAGES/django.po
+# (compiled by compilemessages): every folder there with a catalogue is offered to customers' browsers.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+
+def languages_in(folder: Path) -> list[tuple[str, str]]:
+    from django.conf.locale import LANG_INFO
+
+    found = sorted(
+        child.name.replace("_", "-").lower()
+        for child in folder.glob("*")
+        if (child / "LC_MESSAGES" / "django.po").exists()
+    )
+    codes = ["en"] + [code for code in found if code != "en"]
+    return [(code, LANG_INFO.get(code, {}).get("name", code)) for code in codes]
+
+
+LANGUAGES = languages_in(BASE_DIR / "locale")
+# The emailed order link opens the order (and its claim form) for this long; a claim's status link, in every
+# email about the claim, for this long after the email.
+PORTAL_ORDER_LINK_MAX_AGE_HOURS = env.int("PORTAL_ORDER_LINK_MAX_AGE_HOURS", default=72)
+PORTAL_CLAIM_LINK_MAX_AGE_DAYS = env.int("PORTAL_CLAIM_LINK_MAX_AGE_DAYS", default=90)
+# Order lookups (number + email) per client address and per email address, per window.
+PORTAL_LOOKUPS_PER_ADDRESS = env.int("PORTAL_LOOKUPS_PER_ADDRESS", default=20)
+PORTAL_LOOKUPS_PER_EMAIL = env.int("PORTAL_LOOKUPS_PER_EMAIL", default=5)
+PORTAL_LOOKUP_WINDOW_SECONDS = env.int("PORTAL_LOOKUP_WINDOW_SECONDS", default=3600)
+# Behind a proxy, the client's address is the last of X-Forwarded-For that the proxy added; 0 trusts none.
+PORTAL_TRUSTED_PROXIES = env.int("PORTAL_TRUSTED_PROXIES", default=0)
+# The brand on the customer's pages: name, logo (a static file path, or empty for the name in text),
+# colours (checked for contrast by the pages' accessibility test with the defaults).
+BRAND_NAME = env("BRAND_NAME", default="SmallRig")
+BRAND_LOGO = env("BRAND_LOGO", default="")
+BRAND_COLOR = env("BRAND_COLOR", default="#1f4e8c")
+BRAND_TEXT_ON_COLOR = env("BRAND_TEXT_ON_COLOR", default="#ffffff")

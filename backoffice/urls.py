@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from django.views.static import serve
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),
     # The store's webhooks: no login, each signed with SHOPIFY_WEBHOOK_SECRET.
     path("stores/shopify/webhooks/", store_views.shopify_webhook, name="shopify-webhooks"),
+    # The customer's own pages: find the order, claim, follow the claim (signed links, no login).
+    path("portal/", include("portal.urls")),
 ]
 
 if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):

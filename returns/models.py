@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_noop as _
 
 from core.events import Event
 from returns import money
@@ -168,17 +169,19 @@ class PolicyVersion(models.Model):
         return f"Policy from {self.effective_from:%Y-%m-%d}"
 
 
+# The claim type's and DOA reason's labels reach customers' emails: marked for the catalogue (gettext_noop keeps them
+# plain strings for the exports and the admin); the emails translate them with {% translate %}.
 class ClaimType(models.TextChoices):
-    DOA = "doa", "DOA return (7 days)"
-    NO_REASON = "no_reason", "No-reason return"
-    WARRANTY = "warranty", "Warranty"
+    DOA = "doa", _("DOA return (7 days)")
+    NO_REASON = "no_reason", _("No-reason return")
+    WARRANTY = "warranty", _("Warranty")
 
 
 class DoaReason(models.TextChoices):
-    WRONG_ITEM = "wrong_item", "Wrong item received"
-    MISSING_ITEM = "missing_item", "Missing item"
-    DAMAGE = "damage", "Physical damage or scratch"
-    QUALITY_ISSUE = "quality_issue", "Quality issue or cannot be used"
+    WRONG_ITEM = "wrong_item", _("Wrong item received")
+    MISSING_ITEM = "missing_item", _("Missing item")
+    DAMAGE = "damage", _("Physical damage or scratch")
+    QUALITY_ISSUE = "quality_issue", _("Quality issue or cannot be used")
 
 
 class ClaimStatus(models.TextChoices):
@@ -230,6 +233,9 @@ class Claim(models.Model):
     parcel_escalated_at = models.DateTimeField(null=True, blank=True)
     # Makes a double-submitted form create one claim, not two.
     submission_key = models.UUIDField(unique=True, null=True, blank=True, editable=False)
+    # The customer's language (a code of settings.LANGUAGES, taken from the browser on the customer's pages):
+    # every later email to the customer is written in it. Blank: the site's default (claims typed in by staff).
+    language = models.CharField("customer's language", max_length=16, blank=True, db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -7,20 +7,23 @@ broker was down, so an email written is an email sent.
 from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from returns.models import Claim, OutboundEmail
 
-# template name → subject; the bodies are templates/emails/<name>.txt and .html
+# template name → subject; the bodies are templates/emails/<name>.txt and .html. Customer emails are
+# written in the claim's language (``Claim.language``): subjects and bodies are marked for translation.
 SUBJECTS = {
-    "claim_received": "We received your after-sales request ({ref})",
-    "information_requested": "We need more information about your request ({ref})",
-    "claim_approved": "Your return is approved: {ref}",
-    "claim_rejected": "About your after-sales request ({ref})",
-    "claim_inspected": "We inspected your return ({ref})",
-    "parcel_reminder": "Reminder: we are waiting for your return parcel ({ref})",
-    "claim_expired": "Your return was closed: we did not receive the parcel ({ref})",
-    "replacement_shipped": "Your replacement is on its way ({ref})",
-    "refund_sent": "Your refund was sent ({ref})",
+    "claim_received": _("We received your after-sales request ({ref})"),
+    "information_requested": _("We need more information about your request ({ref})"),
+    "claim_approved": _("Your return is approved: {ref}"),
+    "claim_rejected": _("About your after-sales request ({ref})"),
+    "claim_inspected": _("We inspected your return ({ref})"),
+    "parcel_reminder": _("Reminder: we are waiting for your return parcel ({ref})"),
+    "claim_expired": _("Your return was closed: we did not receive the parcel ({ref})"),
+    "replacement_shipped": _("Your replacement is on its way ({ref})"),
+    "refund_sent": _("Your refund was sent ({ref})"),
 }
 STAFF_SUBJECTS = {
     "sla_due_soon": "{count} claim(s) due for a first response soon",
@@ -35,24 +38,32 @@ STAFF_SUBJECTS = {
 
 
 def email_customer(*, claim: Claim, template: str, **context) -> OutboundEmail:
-    """Write the email for ``claim`` and send it once the transaction commits."""
-    from returns import tasks
+    """Write the email for ``claim`` and send it once the transaction commits.
 
-    ref = claim.rma_number or f"claim {claim.pk}, order {claim.order_number}"
-    context = {
-        "claim": claim,
-        "ref": ref,
-        "support_email": settings.RMA_SUPPORT_EMAIL,
-        "return_address": settings.RMA_RETURN_ADDRESS,
-        **context,
-    }
+    In the claim's language (the customer's, kept on the claim), with the link to the claim's status page.
+    """
+    from returns import links, tasks
+
+    with translation.override(claim.language or settings.LANGUAGE_CODE):
+        ref = claim.rma_number or _("claim {pk}, order {number}").format(pk=claim.pk, number=claim.order_number)
+        context = {
+            "claim": claim,
+            "ref": ref,
+            "support_email": settings.RMA_SUPPORT_EMAIL,
+            "return_address": settings.RMA_RETURN_ADDRESS,
+            "status_url": links.claim_status_url(claim),
+            **context,
+        }
+        subject = str(SUBJECTS[template]).format(ref=ref)
+        body_text = render_to_string(f"emails/{template}.txt", context)
+        body_html = render_to_string(f"emails/{template}.html", context)
     email = OutboundEmail.objects.create(
         claim=claim,
         template=template,
         to=claim.customer_email,
-        subject=SUBJECTS[template].format(ref=ref),
-        body_text=render_to_string(f"emails/{template}.txt", context),
-        body_html=render_to_string(f"emails/{template}.html", context),
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
     )
     # robust: a broker that is down must not turn a committed change into an error page;
     # the outbox sweep sends the email later.
@@ -90,3 +101,29 @@ def email_staff(*, group: str, template: str, items=None, **context) -> list[Out
     for email in emails:
         transaction.on_commit(lambda pk=email.pk: tasks.send_email.delay(pk), robust=True)
     return emails
+
+
+# --- The customer's pages (portal): the link to an order, asked for with its number and email ------------
+
+
+def email_order_link(*, order, url: str, language: str) -> OutboundEmail:
+    """The link that opens the order's page, to the address the order was placed with (never another),
+    in the language of the browser that asked for it."""
+    from returns import tasks
+
+    with translation.override(language or settings.LANGUAGE_CODE):
+        context = {
+            "order": order,
+            "url": url,
+            "hours": settings.PORTAL_ORDER_LINK_MAX_AGE_HOURS,
+            "support_email": settings.RMA_SUPPORT_EMAIL,
+            "ref": order.number,
+        }
+        subject = str(_("Your link to order {number}")).format(number=order.number)
+        body_text = render_to_string("emails/order_link.txt", context)
+        body_html = render_to_string("emails/order_link.html", context)
+    email = OutboundEmail.objects.create(
+        template="order_link", to=order.customer_email, subject=subject, body_text=body_text, body_html=body_html
+    )
+    transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
+    return email

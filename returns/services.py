@@ -82,14 +82,19 @@ def claim_create(
     serial_number: str = "",
     submitted_at: datetime | None = None,
     submission_key: uuid.UUID | None = None,
+    language: str = "",
 ) -> Claim:
     """Record a customer's claim as received, and acknowledge it by email.
 
     ``units`` maps order line ids to the units claimed (a customer may return 1 of 3);
     ``order_line_ids`` claims every unit of those lines. Units already refunded or in
     another open claim are refused (``UnitsTaken``), naming where they are.
+    ``by`` is customer service, or the customer (``actors.CUSTOMER``) on their own order's
+    page, which the signed order link opened (``portal``). ``language`` is the customer's:
+    every email about the claim is written in it.
     """
-    if not by.has_perm("returns.add_claim"):
+    customer = actors.kind_of(by) == actors.ActorKind.CUSTOMER
+    if not customer and not by.has_perm("returns.add_claim"):
         raise PermissionDenied("You do not have permission to create claims.")
     if submission_key and (existing := Claim.objects.filter(submission_key=submission_key).first()):
         raise DuplicateSubmission(existing)
@@ -129,7 +134,8 @@ def claim_create(
                 policy_version=policy_in_force(submitted_at),
                 submitted_at=submitted_at,
                 submission_key=submission_key,
-                created_by=by,
+                created_by=None if customer else by,
+                language=language,
                 first_response_due_at=sla.first_response_due(submitted_at),
             )
             ClaimItem.objects.bulk_create(
@@ -233,6 +239,8 @@ def claim_ask_for_information(*, claim_id: int, by, message: str) -> Claim:
 
 
 def claim_record_customer_answer(*, claim_id: int, by, answer: str) -> Claim:
+    """Customer service records the answer from the customer's email, or the customer (``actors.CUSTOMER``)
+    answers on the claim's page; either way the 24-hour first response starts again (``sla.RESTARTS``)."""
     require_text(answer, "answer", "Write or paste what the customer answered.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "record_customer_answer", by)
@@ -301,9 +309,14 @@ def claim_reject(*, claim_id: int, by, reason: str) -> Claim:
 
 
 def claim_cancel(*, claim_id: int, by, reason: str) -> Claim:
+    """Customer service cancels; the customer (``actors.CUSTOMER``) may too while nothing was shipped (the
+    state table's customer rows: requested, awaiting customer, approved), but not a returnless approval,
+    whose refund is already on its way."""
     require_text(reason, "reason", "Write why the claim is cancelled.")
     with transaction.atomic():
         claim, transition = _lock_and_check(claim_id, "cancel", by)
+        if claim.is_returnless and actors.kind_of(by) == actors.ActorKind.CUSTOMER:
+            raise states.NotPermitted("This return needs nothing sent back and its refund is on its way.")
         _move(claim, transition, by, {"reason": reason.strip()})
     return claim
 
@@ -476,7 +489,14 @@ def order_set_received_on(*, order_id: int, by, received_on: date | None, source
     ``OrderEvent`` and in a ``ClaimEvent`` on every claim of the order, in the same transaction.
     """
     require_text(reason, "reason", "Write why the received date changes (what shows the day).")
-    _require_date_permission(by, None, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "received dates")
+    customer = actors.kind_of(by) == actors.ActorKind.CUSTOMER
+    if customer:
+        # The customer (on their order's page, the signed link proving who they are) may state an unknown
+        # day with its proof, once, before any approval; a known day is changed by staff only.
+        if source != ReceivedDateSource.CUSTOMER_PROOF or received_on is None:
+            raise states.NotPermitted("Only staff can do this: the customer states the day with a proof.")
+    else:
+        _require_date_permission(by, None, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "received dates")
     errors = {}
     if source not in ReceivedDateSource.values:
         errors["source"] = "Choose where the date comes from: the customer's proof, the carrier, staff or the store."
@@ -494,9 +514,13 @@ def order_set_received_on(*, order_id: int, by, received_on: date | None, source
             return order
         claims = _lock_claims_of(order.pk)
         approved = next((claim for claim in claims if is_approved(claim)), None)
-        _require_date_permission(
-            by, approved, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "the received date"
-        )
+        if customer:
+            if order.received_on is not None or approved is not None:
+                raise states.NotPermitted("Only staff can do this: the delivery date is already recorded.")
+        else:
+            _require_date_permission(
+                by, approved, CHANGE_RECEIVED_DATE, CHANGE_RECEIVED_DATE_AFTER_APPROVAL, "the received date"
+            )
         if received_on is not None:
             made = [(policy.claim_day(claim.submitted_at), claim.pk, claim) for claim in claims]
             later = [(day, claim) for day, _, claim in sorted(made) if received_on > day]
@@ -877,9 +901,18 @@ def _skus(products: list[Product]) -> str:
 # --- Evidence -----------------------------------------------------------
 
 
+# The customer adds photos on the claim's page while it waits for a decision.
+CUSTOMER_EVIDENCE_STATUSES = (ClaimStatus.REQUESTED, ClaimStatus.AWAITING_CUSTOMER)
+
+
 def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False) -> Evidence:
-    """Store a photo or video the customer sent; raises ``uploads.RejectedUpload`` with the reason."""
-    if not by.has_perm("returns.add_evidence"):
+    """Store a photo or video the customer sent; raises ``uploads.RejectedUpload`` with the reason.
+
+    Customer service adds what came by email to any open claim; the customer (``actors.CUSTOMER``, on the
+    claim's page) adds their own only before the claim is decided (``CUSTOMER_EVIDENCE_STATUSES``).
+    """
+    customer = actors.kind_of(by) == actors.ActorKind.CUSTOMER
+    if not customer and not by.has_perm("returns.add_evidence"):
         raise PermissionDenied("You do not have permission to add evidence.")
     checked = uploads.check_evidence(upload)
     with transaction.atomic():
@@ -888,6 +921,11 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
             raise states.InvalidTransition(
                 f"{claim} is {claim.get_status_display().lower()}: evidence can only be added to an open claim."
             )
+        if customer and claim.status not in CUSTOMER_EVIDENCE_STATUSES:
+            raise states.InvalidTransition(
+                f"{claim} is {claim.get_status_display().lower()}: photos are added on the claim's page only "
+                "before it is decided."
+            )
         evidence = Evidence(
             claim=claim,
             kind=checked.kind,
@@ -895,7 +933,7 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
             size_bytes=checked.size_bytes,
             original_name=checked.original_name[:255],
             shows_whole_package=shows_whole_package,
-            uploaded_by=by,
+            uploaded_by=None if customer else by,
         )
         evidence.file.save(checked.storage_name, checked.content, save=False)
         evidence.save()

@@ -21,15 +21,19 @@ REPLACE = "shipments.change_outboundparcel"
 
 TRANSITIONS = (
     Transition("ask_for_information", S.REQUESTED, S.AWAITING_CUSTOMER, TRIAGE, "Ask the customer"),
-    Transition("record_customer_answer", S.AWAITING_CUSTOMER, S.REQUESTED, TRIAGE, "Record customer's answer"),
+    # The customer answers on the claim's page (portal), or customer service records the answer from an email.
+    Transition(
+        "record_customer_answer", S.AWAITING_CUSTOMER, S.REQUESTED, TRIAGE, "Record customer's answer", customer=True
+    ),
     Transition("resolve", S.REQUESTED, S.RESOLVED, TRIAGE, "Resolved by troubleshooting"),
     Transition("resolve", S.AWAITING_CUSTOMER, S.RESOLVED, TRIAGE, "Resolved by troubleshooting"),
     Transition("approve", S.REQUESTED, S.APPROVED, TRIAGE, "Approve"),
     Transition("reject", S.REQUESTED, S.REJECTED, TRIAGE, "Reject"),
     Transition("reject", S.AWAITING_CUSTOMER, S.REJECTED, TRIAGE, "Reject"),
-    Transition("cancel", S.REQUESTED, S.CANCELLED, TRIAGE, "Cancel"),
-    Transition("cancel", S.AWAITING_CUSTOMER, S.CANCELLED, TRIAGE, "Cancel"),
-    Transition("cancel", S.APPROVED, S.CANCELLED, TRIAGE, "Cancel"),
+    # The customer may cancel on the claim's page while nothing was shipped (not once it is shipped).
+    Transition("cancel", S.REQUESTED, S.CANCELLED, TRIAGE, "Cancel", customer=True),
+    Transition("cancel", S.AWAITING_CUSTOMER, S.CANCELLED, TRIAGE, "Cancel", customer=True),
+    Transition("cancel", S.APPROVED, S.CANCELLED, TRIAGE, "Cancel", customer=True),
     Transition("cancel", S.SHIPPED, S.CANCELLED, TRIAGE, "Cancel"),
     # No parcel news for PolicyVersion.parcel_expiry_days after approval: the parcel sweep cancels it.
     Transition("expire", S.APPROVED, S.CANCELLED, None, "Expire", system=True),

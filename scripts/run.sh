@@ -31,6 +31,12 @@ for name in worker beat; do
 done
 
 .venv/bin/python manage.py migrate --noinput
+# The customers' languages: each catalogue in locale/ compiled (gettext's msgfmt; English needs none).
+if command -v msgfmt >/dev/null; then
+    .venv/bin/python manage.py compilemessages --ignore=.venv --ignore=var -v0
+elif ls locale/*/LC_MESSAGES/django.po 2>/dev/null | grep -qv '^locale/en/'; then
+    echo "gettext is not installed: the translations in locale/ are not compiled (apt-get install gettext)." >&2
+fi
 # Printed just before the server starts: the logins are the last thing above its log.
 demo_summary="$(.venv/bin/python manage.py load_demo --url "$url")"
 
@@ -71,6 +77,7 @@ echo
 echo "$demo_summary"
 echo
 echo "Worker and beat logs: var/log/worker.log, var/log/beat.log; emails written to var/emails/."
+echo "The customer's pages: ${SITE_URL}/portal/ (a demo order's number and email; the link arrives in var/emails/)."
 echo "Ctrl-C stops the server, the worker and beat."
 echo
 

@@ -23,6 +23,10 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
     for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
+# gettext: the customers' languages (locale/<code>/LC_MESSAGES/django.po) are compiled here, and a test
+# compiles a catalogue of its own with msgfmt.
+command -v msgfmt >/dev/null || apt_install gettext
+DJANGO_SECRET_KEY=compile .venv/bin/python manage.py compilemessages --ignore=.venv --ignore=var -v0
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/rma}"
 export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"

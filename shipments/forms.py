@@ -1,6 +1,7 @@
 """Forms: they only shape input. Every rule lives in ``shipments.services``."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from shipments.models import ParcelCondition
 
@@ -27,9 +28,11 @@ class MultiplePhotoField(forms.FileField):
 class TrackingForm(forms.Form):
     """The customer's page and customer service's entry: what the carrier's receipt says."""
 
-    carrier = forms.CharField(max_length=64, help_text="For example DHL, UPS, FedEx, SF Express.")
-    tracking_number = forms.CharField(max_length=64)
-    sent_on = forms.DateField(label="Sent on", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    carrier = forms.CharField(
+        label=_("Carrier"), max_length=64, help_text=_("For example DHL, UPS, FedEx, SF Express.")
+    )
+    tracking_number = forms.CharField(label=_("Tracking number"), max_length=64)
+    sent_on = forms.DateField(label=_("Sent on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
 
 class StaffTrackingForm(TrackingForm):

@@ -12,9 +12,11 @@ the browser not to send its address (which carries the token) to any other site.
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from core import actors
+from core.i18n import customer_language
 from returns import links, states
 from returns.models import ClaimStatus
 from shipments import services
@@ -23,6 +25,7 @@ from shipments.models import ReturnParcel
 
 
 @never_cache
+@customer_language
 def return_tracking(request, token):
     try:
         claim = links.claim_from_token(token)
@@ -58,12 +61,12 @@ def _already(request, claim, parcel):
 
 def _why_not_expected(claim) -> str:
     if claim.is_returnless:
-        return "This return was approved without sending anything back, so there is no parcel to track."
+        return _("This return was approved without sending anything back, so there is no parcel to track.")
     return {
-        ClaimStatus.CANCELLED: "This return was cancelled, so there is no parcel to send.",
-        ClaimStatus.REJECTED: "This request was not approved for a return, so there is no parcel to send.",
-        ClaimStatus.RESOLVED: "This request was resolved without a return, so there is no parcel to send.",
-    }.get(claim.status, "This return is not waiting for a parcel any more.")
+        ClaimStatus.CANCELLED: _("This return was cancelled, so there is no parcel to send."),
+        ClaimStatus.REJECTED: _("This request was not approved for a return, so there is no parcel to send."),
+        ClaimStatus.RESOLVED: _("This request was resolved without a return, so there is no parcel to send."),
+    }.get(claim.status, _("This return is not waiting for a parcel any more."))
 
 
 def _page(request, template, context, status=200):

@@ -385,10 +385,11 @@ def test_customer_service_cannot_change_the_claim_time_after_approval(cs, order)
 
 def test_a_manager_changes_the_claim_time_after_approval(cs, manager, order):
     claim = approved_claim(cs, order)
+    two_days_ago = moment(2)
 
-    set_submitted_at(manager, claim, moment(2))
+    set_submitted_at(manager, claim, two_days_ago)
 
-    assert Claim.objects.get(pk=claim.pk).submitted_at == moment(2)
+    assert Claim.objects.get(pk=claim.pk).submitted_at == two_days_ago
 
 
 def test_the_system_may_change_the_claim_time_only_before_approval(cs, order):
