@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "inspections",
     "refunds",
     "warranty",
+    "stores",
     # Last: its post_migrate sets the roles once every app's permissions exist.
     "backoffice",
 ]
