@@ -317,7 +317,7 @@ class _Batch:
             if order is None:
                 new_orders.append(data)
                 continue
-            if order.store_updated_at and data.store_updated_at and data.store_updated_at < order.store_updated_at:
+            if _older(data, order):
                 self.report.orders[UNCHANGED] += 1  # an older version arriving late
                 self.report.lines[UNCHANGED] += len(data.lines)
                 continue
@@ -329,9 +329,10 @@ class _Batch:
                     self.report.refused.append((data.origin, str(refusal)))
                     continue
             values = _order_values(data, order)
-            if values != order.values():
+            fields_changed = values != order.values()
+            if fields_changed:
                 order_updates.append((order.pk, *values))
-            self.report.orders[UPDATED if date_changed or values != order.values() else UNCHANGED] += 1
+            self.report.orders[UPDATED if date_changed or fields_changed else UNCHANGED] += 1
             applied.append((data, order.pk))
         if new_orders:
             created = self.db.insert(
@@ -408,7 +409,7 @@ class _Batch:
         }
 
     def order_differs(self, data: OrderData, order: _KnownOrder, lines: dict, product_ids: dict) -> bool:
-        if order.store_updated_at and data.store_updated_at and data.store_updated_at < order.store_updated_at:
+        if _older(data, order):
             return False
         if data.received_on is not None and data.received_on != order.received_on:
             return True
@@ -458,6 +459,11 @@ class _Batch:
             ) from None
         except ValidationError as error:
             raise OrderRefused(f"received_on {data.received_on:%Y-%m-%d}: {' '.join(error.messages)}") from None
+
+
+def _older(data: OrderData, order: _KnownOrder) -> bool:
+    """The store's version is older than the one applied: it arrived late and changes nothing."""
+    return bool(order.store_updated_at and data.store_updated_at and data.store_updated_at < order.store_updated_at)
 
 
 def _order_values(data: OrderData, order: _KnownOrder) -> tuple:
