@@ -1,7 +1,7 @@
 """Demo data for trying the back-office: orders, staff users, claims and parcels.
 
 Everything goes through the code the product uses: the orders through the store
-importer (``returns.importing``), the claims and everything after them through
+importer (``stores.importing``), the claims and everything after them through
 the services (``returns``, ``shipments``, ``inspections``, ``refunds``,
 ``warranty``), each step by the role that takes it in the back-office, so each
 claim has its events, its customer emails and its parcels, inspections, refunds
@@ -42,10 +42,11 @@ from core import actors
 from inspections import services as inspection_services
 from refunds import services as refund_services
 from refunds.models import LineKind, Refund
-from returns import importing, services
+from returns import services
 from returns.models import Claim, ClaimItem, ClaimType, DoaReason, Order
 from shipments import services as shipment_services
 from shipments.models import ParcelCondition, UnmatchedParcel
+from stores import importing
 from warranty import services as warranty_services
 from warranty.models import Replacement
 
@@ -571,12 +572,18 @@ def claim_key(key: str) -> uuid.UUID:
 
 
 def demo_orders_import() -> importing.ImportReport:
-    rows = importing.read_order_csv(ORDERS_CSV)
+    orders_file = importing.read_order_csv(ORDERS_CSV)
     shift = _date_shift()
-    for _, row in rows:
-        if row["received_on"].strip():
-            row["received_on"] = (date.fromisoformat(row["received_on"].strip()) + shift).isoformat()
-    return importing.order_rows_import(rows, file_name=ORDERS_CSV.name)
+
+    def shifted(rows):
+        for line, row in rows:
+            if row["received_on"].strip():
+                row["received_on"] = (date.fromisoformat(row["received_on"].strip()) + shift).isoformat()
+            yield line, row
+
+    return importing.order_rows_import(
+        shifted(orders_file.rows()), format=orders_file.format.NAME, file_name=ORDERS_CSV.name
+    )
 
 
 def _date_shift() -> timedelta:

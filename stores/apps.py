@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class StoresConfig(AppConfig):
-    """The store's side: its exports, its webhooks; orders reach ``returns`` through ``returns.orders``."""
+    """The store's side: its export formats (the project's own CSV layout, Shopify's order export) and its
+    webhooks. It sits above ``returns`` and writes orders only through ``returns.orders``."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "stores"

@@ -114,7 +114,7 @@ def test_loading_days_later_keeps_the_dates_of_the_first_load():
 
     output = load_demo()
 
-    assert "Orders: 0 created, 0 updated." in output
+    assert "Orders: 0 created, 0 updated, " in output
     assert dict(Order.objects.values_list("number", "received_on")) == received
 
 

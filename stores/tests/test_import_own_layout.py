@@ -7,7 +7,6 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from core import actors
-from returns import importing
 from returns.models import (
     ClaimAction,
     ClaimEvent,
@@ -18,7 +17,8 @@ from returns.models import (
     Product,
     ReceivedDateSource,
 )
-from returns.tests.factories import ClaimFactory, OrderFactory, OrderLineFactory, ProductFactory
+from returns.tests.factories import ClaimFactory, ClaimItemFactory, OrderFactory, OrderLineFactory, ProductFactory
+from stores import importing
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_good_file_loads_products_orders_and_lines(tmp_path):
     output = run_import(path)
 
     assert "Order lines: 3 created, 0 updated, 0 unchanged." in output
-    assert "Orders: 2 created, 0 updated." in output
+    assert "Orders: 2 created, 0 updated, 0 unchanged." in output
     assert "Products: 2 created, 0 updated." in output
     assert "Rejected: 0 rows." in output
     first = Order.objects.get(number="SO-1")
@@ -270,7 +270,7 @@ def test_reimport_updates_lines_orders_and_products_without_duplicates(tmp_path)
     )
 
     assert "Order lines: 0 created, 1 updated, 1 unchanged." in output
-    assert "Orders: 0 created, 1 updated." in output
+    assert "Orders: 0 created, 1 updated, 0 unchanged." in output
     assert "Products: 0 created, 1 updated." in output
     assert (Order.objects.count(), OrderLine.objects.count(), Product.objects.count()) == (1, 2, 2)
     line = OrderLine.objects.get(product__sku="CAGE-1")
@@ -288,7 +288,7 @@ def test_reimporting_the_same_file_changes_nothing(tmp_path):
     output = run_import(path)
 
     assert "Order lines: 0 created, 0 updated, 2 unchanged." in output
-    assert "Orders: 0 created, 0 updated." in output
+    assert "Orders: 0 created, 0 updated, 2 unchanged." in output
     assert list(OrderLine.objects.values_list("pk", "order__updated_at")) == before
 
 
@@ -442,7 +442,7 @@ def test_a_changed_received_date_before_any_approval_is_recorded_on_the_order_an
 
     output = run_import(csv_file(tmp_path, GOOD))
 
-    assert "Orders: 0 created, 1 updated." in output
+    assert "Orders: 0 created, 1 updated, 0 unchanged." in output
     assert Order.objects.get().received_on == datetime.date(2026, 1, 10)
     event = ClaimEvent.objects.get(claim=claim, action=ClaimAction.RECEIVED_DATE_CHANGED)
     assert (event.actor_kind, event.payload["old_received_on"], event.payload["reason"]) == (
@@ -505,13 +505,57 @@ def test_a_received_date_after_a_claim_of_the_order_is_a_bad_row():
     assert Order.objects.get().received_on is None
 
 
-def test_reimporting_unchanged_rows_costs_no_query_for_the_received_date(django_assert_num_queries):
-    rows = [GOOD, GOOD.replace("SO-1", "SO-2"), GOOD.replace("SO-1", "SO-3")]
+@pytest.mark.parametrize("orders", [3, 30])
+def test_reimporting_unchanged_rows_takes_the_same_few_statements_for_3_or_30_orders(orders, django_assert_num_queries):
+    rows = [GOOD.replace("SO-1", f"SO-{n}") for n in range(1, orders + 1)]
     import_text(*rows)
     ClaimFactory(order=Order.objects.get(number="SO-2"), status=ClaimStatus.APPROVED, rma_number="RMA-2026-000001")
 
-    # per row: a savepoint, the product, the order and the line (each found, locked), the savepoint released
-    with django_assert_num_queries(5 * len(rows)):
+    # a savepoint, the products, the orders and their lines read (no lock, no write), the savepoint released
+    with django_assert_num_queries(5):
         report = import_text(*rows)
 
-    assert report.lines == {"created": 0, "updated": 0, "unchanged": 3}
+    assert report.lines == {"created": 0, "updated": 0, "unchanged": orders}
+
+
+@pytest.mark.parametrize("orders", [3, 30])
+def test_a_first_import_takes_the_same_few_statements_for_3_or_30_orders(orders, django_assert_num_queries):
+    rows = [GOOD.replace("SO-1", f"SO-{n}") for n in range(1, orders + 1)]
+
+    # a savepoint; the products read, their ids taken, copied; the same for the orders; the lines copied; released
+    with django_assert_num_queries(9):
+        report = import_text(*rows)
+
+    assert report.lines == {"created": orders, "updated": 0, "unchanged": 0}
+
+
+def test_a_files_new_category_for_a_known_product_goes_through_the_catalogue_service():
+    """The category decides a claim's window: the file changes it only as the catalogue would, with events."""
+    # given an open claim on a product the back-office did not know the category of
+    order = OrderFactory(number="SO-1", customer_email="ana@example.com", received_on=datetime.date(2026, 1, 10))
+    line = OrderLineFactory(order=order, product=ProductFactory(sku="LED-9", is_electronic=None))
+    claim = ClaimFactory(order=order, is_electronic=None)
+    ClaimItemFactory(claim=claim, order_line=line)
+
+    # when the store's file says it is electronic
+    report = import_text("SO-1,ana@example.com,Ana Silva,2026-01-10,LED-9,Light,yes,1,9.90,USD,")
+
+    # then the product and the open claim are electronic, each with its event, as the system
+    assert not report.rejected
+    assert Product.objects.get(sku="LED-9").is_electronic is True
+    claim.refresh_from_db()
+    assert claim.is_electronic is True
+    (event,) = claim.events.filter(action=ClaimAction.CATEGORY_SET)
+    assert event.actor_kind == actors.ActorKind.SYSTEM
+
+
+def test_a_file_may_not_change_the_category_of_a_product_with_an_approved_claim():
+    order = OrderFactory(number="SO-1", customer_email="ana@example.com", received_on=datetime.date(2026, 1, 10))
+    line = OrderLineFactory(order=order, product=ProductFactory(sku="LED-9", is_electronic=False))
+    claim = ClaimFactory(order=order, status=ClaimStatus.APPROVED, rma_number="RMA-2026-000321")
+    ClaimItemFactory(claim=claim, order_line=line)
+
+    report = import_text("SO-1,ana@example.com,Ana Silva,2026-01-10,LED-9,Light,yes,1,9.90,USD,")
+
+    assert Product.objects.get(sku="LED-9").is_electronic is False
+    assert any("LED-9: the category was not changed" in str(rejected) for rejected in report.rejected)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from returns.importing import order_rows_import, parse_order_csv
 from returns.models import Order
+from stores.importing import order_rows_import, parse_order_csv
 
 pytestmark = pytest.mark.django_db
 
