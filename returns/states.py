@@ -21,7 +21,10 @@ REPLACE = "shipments.change_outboundparcel"
 
 TRANSITIONS = (
     Transition("ask_for_information", S.REQUESTED, S.AWAITING_CUSTOMER, TRIAGE, "Ask the customer"),
-    Transition("record_customer_answer", S.AWAITING_CUSTOMER, S.REQUESTED, TRIAGE, "Record customer's answer"),
+    # The system: the customer's email answering the request arrived (inbox, docs/inbox.md).
+    Transition(
+        "record_customer_answer", S.AWAITING_CUSTOMER, S.REQUESTED, TRIAGE, "Record customer's answer", system=True
+    ),
     Transition("resolve", S.REQUESTED, S.RESOLVED, TRIAGE, "Resolved by troubleshooting"),
     Transition("resolve", S.AWAITING_CUSTOMER, S.RESOLVED, TRIAGE, "Resolved by troubleshooting"),
     Transition("approve", S.REQUESTED, S.APPROVED, TRIAGE, "Approve"),
