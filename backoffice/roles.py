@@ -34,6 +34,10 @@ _READ_CLAIMS = [
     "warranty.view_replacement",
     "warranty.view_replacementevent",
     "refunds.view_refund",
+    # the support mailbox: the claim page shows the conversation
+    "inbox.view_inboundmessage",
+    "inbox.view_unsortedmessage",
+    "inbox.view_inboundattachment",
 ]
 _TRIAGE = [
     "returns.add_claim",
@@ -46,6 +50,8 @@ _TRIAGE = [
     "shipments.add_returnparcel",
     "shipments.attach_unmatchedparcel",
     "warranty.approve_replacement",
+    # turn the support mailbox's unsorted messages into claims, or attach them to one
+    "inbox.sort_inboundmessage",
 ]
 _WAREHOUSE = [
     "shipments.receive_parcel",
