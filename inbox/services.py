@@ -74,8 +74,10 @@ def mailbox_read(*, source=None, limit: int | None = None) -> ReadResult:
                 result.left, keys = max(0, len(keys) - limit), keys[:limit]
             for batch in _batches(source, keys):
                 _renew_lease(source.name)
-                done = []
-                for fetched in source.fetch(batch):
+                # Stored by a run that died before moving them: moved now, not fetched again.
+                done = _already_stored(source, batch)
+                result.already_stored += len(done)
+                for fetched in source.fetch([key for key in batch if key not in done]):
                     outcome = _store_one(source, fetched)
                     if outcome is None:
                         result.failed += 1
@@ -113,6 +115,16 @@ def _batches(source, keys: list[str]):
             total += size
         if batch:
             yield batch
+
+
+def _already_stored(source, keys: list[str]) -> list[str]:
+    if source.uidvalidity is None:
+        return []
+    stored = InboundMessage.objects.filter(
+        mailbox=source.name, uidvalidity=source.uidvalidity, uid__in=[int(key) for key in keys]
+    ).values_list("uid", flat=True)
+    stored = {str(uid) for uid in stored}
+    return [key for key in keys if key in stored]
 
 
 def _store_one(source, fetched) -> bool | None:
