@@ -10,6 +10,7 @@ from backoffice import flows, sla
 from backoffice.admin_exports import ExportMixin
 from backoffice.filters import CLAIM_FILTERS
 from backoffice.paginators import EstimatedCountPaginator
+from inbox.admin import conversation_section
 from inspections.admin import InspectionAdmin, InspectionInline
 from inspections.models import Inspection
 from refunds.admin import RefundAdmin, RefundInline
@@ -38,6 +39,7 @@ class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
         RefundInline,
     )
     extra_panels = (warranty_panel,)
+    extra_sections = (conversation_section,)
     action_services = {**ACTION_SERVICES, "approve": flows.claim_approve}
 
 

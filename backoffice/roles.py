@@ -36,6 +36,10 @@ _READ_CLAIMS = [
     "warranty.view_replacement",
     "warranty.view_replacementevent",
     "refunds.view_refund",
+    # the support mailbox: the claim page shows the conversation
+    "inbox.view_inboundmessage",
+    "inbox.view_unsortedmessage",
+    "inbox.view_inboundattachment",
 ]
 _TRIAGE = [
     # the store's webhooks: a failed one, or a received date the carrier gave after an approval
@@ -53,6 +57,8 @@ _TRIAGE = [
     "shipments.add_returnparcel",
     "shipments.attach_unmatchedparcel",
     "warranty.approve_replacement",
+    # turn the support mailbox's unsorted messages into claims, or attach them to one
+    "inbox.sort_inboundmessage",
 ]
 _WAREHOUSE = [
     "shipments.receive_parcel",

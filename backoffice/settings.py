@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "stores",
     # The customer's pages: a channel above the domain apps.
     "portal",
+    # The support mailbox (docs/inbox.md): a channel above the domain apps.
+    "inbox",
     # Last: its post_migrate sets the roles once every app's permissions exist.
     "backoffice",
 ]
@@ -329,3 +331,33 @@ BRAND_NAME = env("BRAND_NAME", default="SmallRig")
 BRAND_LOGO = env("BRAND_LOGO", default="")
 BRAND_COLOR = env("BRAND_COLOR", default="#1f4e8c")
 BRAND_TEXT_ON_COLOR = env("BRAND_TEXT_ON_COLOR", default="#ffffff")
+
+
+# --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------
+# IMAP when INBOUND_IMAP_URL (imap:// or imaps://user:password@host[:port][/folder]) or INBOUND_IMAP_HOST is
+# set; otherwise the embedded run reads .eml files dropped into INBOUND_DIR, through the same code after the fetch.
+INBOUND_IMAP_URL = env("INBOUND_IMAP_URL", default="")
+INBOUND_IMAP_HOST = env("INBOUND_IMAP_HOST", default="")
+INBOUND_IMAP_PORT = env.int("INBOUND_IMAP_PORT", default=0)  # 0: 993 with TLS, 143 without
+INBOUND_IMAP_USER = env("INBOUND_IMAP_USER", default="")
+INBOUND_IMAP_PASSWORD = env("INBOUND_IMAP_PASSWORD", default="")
+INBOUND_IMAP_FOLDER = env("INBOUND_IMAP_FOLDER", default="INBOX")
+# "ssl" (imaps, port 993), "starttls" or "none" (loopback and tests only).
+INBOUND_IMAP_SECURITY = env("INBOUND_IMAP_SECURITY", default="ssl")
+# Where a message goes once it is stored (created when missing); the original stays there.
+INBOUND_PROCESSED_FOLDER = env("INBOUND_PROCESSED_FOLDER", default="Processed")
+INBOUND_DIR = env.path("INBOUND_DIR", default=VAR_DIR / "inbox")
+# Messages fetched per IMAP command, and moved per MOVE, in one batch.
+INBOUND_FETCH_CHUNK = env.int("INBOUND_FETCH_CHUNK", default=50)
+# One reader at a time: a run holds the mailbox this long, renewed every chunk (a dead run frees it after).
+INBOUND_LEASE_SECONDS = env.int("INBOUND_LEASE_SECONDS", default=300)
+INBOUND_FETCH_SECONDS = env.int("INBOUND_FETCH_SECONDS", default=60)
+# Customers reply to support+<claim's reply token>@domain (plus addressing): the reply finds its claim.
+INBOUND_REPLY_ADDRESS = env("INBOUND_REPLY_ADDRESS", default=RMA_SUPPORT_EMAIL)
+# The domain of our Message-IDs.
+EMAIL_MESSAGE_ID_DOMAIN = env("EMAIL_MESSAGE_ID_DOMAIN", default=INBOUND_REPLY_ADDRESS.rpartition("@")[2])
+# Files customer service attaches to one free reply, together.
+REPLY_ATTACHMENTS_MAX_BYTES = env.int("REPLY_ATTACHMENTS_MAX_BYTES", default=15 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["read-inbox"] = {"task": "inbox.tasks.read_mailbox", "schedule": float(INBOUND_FETCH_SECONDS)}
+# A fetch holds at most this much mail in memory (a larger message is fetched alone).
+INBOUND_FETCH_MAX_BYTES = env.int("INBOUND_FETCH_MAX_BYTES", default=25 * 1024 * 1024)

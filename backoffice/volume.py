@@ -44,6 +44,7 @@ refunded and replaced claims have their events but no parcel or inspection rows.
 import bisect
 import json
 import random
+import secrets
 import time
 import uuid
 from array import array
@@ -539,6 +540,8 @@ def copy_claims(ctx: Context) -> int:
                         story.parcel_escalated_at,
                     )
                 ),
+                # The reply token is a secret (docs/inbox.md): from the OS, not the seeded generator.
+                secrets.token_hex(12),
             )
 
     columns = (
@@ -546,7 +549,7 @@ def copy_claims(ctx: Context) -> int:
         "is_electronic", "policy_version_id", "submitted_at", "rma_number", "is_returnless", "returnless_reason",
         "window_override_reason", "rejection_reason", "submission_key", "created_by_id", "first_response_due_at",
         "first_response_met", "sla_reminded_at", "sla_breached_at", "created_at", "updated_at", "approved_at",
-        "awaiting_parcel_since", "parcel_reminded_at", "parcel_escalated_at",
+        "awaiting_parcel_since", "parcel_reminded_at", "parcel_escalated_at", "reply_token",
     )  # fmt: skip
     return _copy(ctx, "returns_claim", columns, rows())
 

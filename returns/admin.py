@@ -32,6 +32,7 @@ from returns.models import (
     ClosureDay,
     ClosureDayEvent,
     DoaReason,
+    Evidence,
     Order,
     OrderEvent,
     OrderLine,
@@ -294,6 +295,8 @@ class ClaimAdmin(admin.ModelAdmin):
     change_form_template = "admin/returns/claim/change_form.html"
     # Callables claim -> (title, warning lines) or None: panels the apps above this one add.
     extra_panels = ()
+    # Callables (request, claim) -> HTML: whole sections the apps above add (the inbox's conversation).
+    extra_sections = ()
     # The service behind each button; ``backoffice`` puts its cross-app flows in (a returnless approval).
     action_services = ACTION_SERVICES
     fieldsets = (
@@ -410,6 +413,11 @@ class ClaimAdmin(admin.ModelAdmin):
                 name="returns_claim_evidence",
             ),
             path(
+                "<int:claim_id>/evidence/<int:evidence_id>/whole-package/",
+                self.admin_site.admin_view(self.whole_package_view),
+                name="returns_claim_evidence_whole_package",
+            ),
+            path(
                 "<int:claim_id>/submitted-at/",
                 self.admin_site.admin_view(self.submitted_at_view),
                 name="returns_claim_submitted_at",
@@ -453,6 +461,7 @@ class ClaimAdmin(admin.ModelAdmin):
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
             "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],
+            "extra_sections": [section for make in self.extra_sections if (section := make(request, claim))],
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
             "claim_made_at": _instant(claim.submitted_at),
@@ -558,6 +567,23 @@ class ClaimAdmin(admin.ModelAdmin):
             messages.error(request, "Choose at least one photo or video to upload.")
         _store_evidence(request, claim, files, request.POST.get("shows_whole_package") == "on")
         return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
+
+    def whole_package_view(self, request, claim_id, evidence_id):
+        """Mark a photo (one that came by email, say) as showing the whole package, or take that back."""
+        if request.method != "POST":
+            raise PermissionDenied
+        get_object_or_404(Evidence, pk=evidence_id, claim_id=claim_id)
+        wanted = request.POST.get("shows_whole_package") == "on"
+        try:
+            evidence = services.evidence_mark_whole_package(
+                evidence_id=evidence_id, by=request.user, shows_whole_package=wanted
+            )
+        except (states.InvalidTransition, PermissionDenied) as error:
+            messages.error(request, str(error))
+        else:
+            state = "shows" if evidence.shows_whole_package else "no longer marked as showing"
+            messages.success(request, f"“{evidence.original_name}” {state} the whole package.")
+        return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim_id]) + "#claim-evidence")
 
     # --- a new claim, typed in from the customer's email -----------------
 

@@ -4,6 +4,7 @@ Models hold data only: every write that changes a claim goes through
 ``returns.services``, which locks, checks, audits and queues side effects.
 """
 
+import secrets
 import uuid
 from pathlib import PurePosixPath
 
@@ -206,6 +207,12 @@ OPEN_STATUSES = (
 )
 
 
+def new_reply_token() -> str:
+    """The claim's reply token: 24 random hex digits (96 bits; lower case survives mail servers that fold
+    addresses), never the primary key."""
+    return secrets.token_hex(12)
+
+
 class Claim(models.Model):
     order = models.ForeignKey(Order, related_name="claims", on_delete=models.PROTECT)
     # Copied from the order so the admin's search is one indexed OR on one table.
@@ -248,6 +255,13 @@ class Claim(models.Model):
     sla_breached_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # --- The claim's email thread (inbox, docs/inbox.md) ---
+    # In the Reply-To of every email to the customer (support+<token>@…): their reply finds this claim.
+    # Unguessable, so a stranger cannot write into someone's claim by its number.
+    reply_token = models.CharField(max_length=24, unique=True, default=new_reply_token, editable=False)
+    # The customer's last email on this claim and its References: our next email threads with it.
+    customer_last_message_id = models.CharField(max_length=255, blank=True, db_default="")
+    customer_thread_references = models.TextField(blank=True, db_default="")
 
     class Meta:
         ordering = ["-id"]
@@ -370,6 +384,8 @@ class ClaimAction(models.TextChoices):
     REPLACE = "replace", "Replaced"
     ADD_EVIDENCE = "add_evidence", "Evidence added"
     ATTACH_MESSAGE = "attach_message", "Customer's message attached"
+    REPLY_SENT = "reply_sent", "Customer service wrote to the customer"
+    EVIDENCE_MARKED = "evidence_marked", "Evidence marked as the whole package"
     RECEIVED_DATE_CHANGED = "received_date_changed", "Received date changed"
     SUBMITTED_AT_CHANGED = "submitted_at_changed", "Claim time changed"
     SLA_REMINDED = "sla_reminded", "First response due soon"
@@ -487,12 +503,48 @@ class OutboundEmail(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Threading (docs/inbox.md): our Message-ID, given when the row is written (a retried send keeps it),
+    # the customer's message it answers, and the Reply-To that leads back to the claim.
+    message_id = models.CharField(max_length=255, blank=True, db_default="")
+    in_reply_to = models.CharField(max_length=255, blank=True, db_default="")
+    references = models.TextField(blank=True, db_default="")
+    reply_to = models.CharField(max_length=255, blank=True, db_default="")
+    # Written by a person (a free reply), not by the software: sent without "Auto-Submitted".
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["updated_at"], condition=Q(status="ready"), name="email_ready_by_age"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"], condition=~Q(message_id=""), name="outbound_email_unique_message_id"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.subject} → {self.to}"
+
+
+def outbound_attachment_path(instance, filename):
+    suffix = PurePosixPath(filename).suffix.lower()[:8]
+    return f"outbound/{instance.email_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class OutboundAttachment(models.Model):
+    """A file customer service attached to a free reply; sent with its email."""
+
+    email = models.ForeignKey(OutboundEmail, related_name="attachments", on_delete=models.CASCADE)
+    file = models.FileField(upload_to=outbound_attachment_path, max_length=255)
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=127)
+    size_bytes = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["email_id", "id"]
+
+    def __str__(self):
+        return self.name

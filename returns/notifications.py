@@ -4,13 +4,16 @@ transaction, sent by a Celery task queued on commit. The row is the outbox:
 broker was down, so an email written is an email sent.
 """
 
+from email.utils import make_msgid
+
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from returns.models import Claim, OutboundEmail
+from returns.models import Claim, OutboundAttachment, OutboundEmail
 
 # template name → subject; the bodies are templates/emails/<name>.txt and .html. Customer emails are
 # written in the claim's language (``Claim.language``): subjects and bodies are marked for translation.
@@ -24,6 +27,8 @@ SUBJECTS = {
     "claim_expired": _("Your return was closed: we did not receive the parcel ({ref})"),
     "replacement_shipped": _("Your replacement is on its way ({ref})"),
     "refund_sent": _("Your refund was sent ({ref})"),
+    # Customer service's own words, from the claim page (returns.services.claim_reply).
+    "free_reply": _("About your after-sales request ({ref})"),
 }
 STAFF_SUBJECTS = {
     "sla_due_soon": "{count} claim(s) due for a first response soon",
@@ -37,10 +42,12 @@ STAFF_SUBJECTS = {
 }
 
 
-def email_customer(*, claim: Claim, template: str, **context) -> OutboundEmail:
+def email_customer(*, claim: Claim, template: str, attachments=(), written_by=None, **context) -> OutboundEmail:
     """Write the email for ``claim`` and send it once the transaction commits.
 
     In the claim's language (the customer's, kept on the claim), with the link to the claim's status page.
+    It threads with the claim's conversation (``thread_headers``); ``attachments`` are (name, content
+    type, bytes) and ``written_by`` the person who wrote it (a free reply), for ``claim_reply``.
     """
     from returns import links, tasks
 
@@ -64,7 +71,13 @@ def email_customer(*, claim: Claim, template: str, **context) -> OutboundEmail:
         subject=subject,
         body_text=body_text,
         body_html=body_html,
+        written_by=written_by,
+        **thread_headers(claim),
     )
+    for name, content_type, data in attachments:
+        attachment = OutboundAttachment(email=email, name=name[:255], content_type=content_type, size_bytes=len(data))
+        attachment.file.save(name, ContentFile(data), save=False)
+        attachment.save()
     # robust: a broker that is down must not turn a committed change into an error page;
     # the outbox sweep sends the email later.
     transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
@@ -95,7 +108,9 @@ def email_staff(*, group: str, template: str, items=None, **context) -> list[Out
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
     emails = OutboundEmail.objects.bulk_create(
-        OutboundEmail(template=template, to=to, subject=subject, body_text=text, body_html=html)
+        OutboundEmail(
+            template=template, to=to, subject=subject, body_text=text, body_html=html, message_id=new_message_id()
+        )
         for to in sorted(recipients)
     )
     for email in emails:
@@ -123,7 +138,59 @@ def email_order_link(*, order, url: str, language: str) -> OutboundEmail:
         body_text = render_to_string("emails/order_link.txt", context)
         body_html = render_to_string("emails/order_link.html", context)
     email = OutboundEmail.objects.create(
-        template="order_link", to=order.customer_email, subject=subject, body_text=body_text, body_html=body_html
+        template="order_link",
+        to=order.customer_email,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        message_id=new_message_id(),
     )
     transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
     return email
+
+
+# --- Threading: every email carries a Message-ID, answers the customer's last message and leads back ---
+# (docs/inbox.md). The inbox app records the customer's messages on the claim (services.claim_thread_note).
+
+# References kept on an email: the thread's first message and the latest ones (RFC 5322 allows trimming).
+MAX_REFERENCES = 20
+
+
+def new_message_id() -> str:
+    """A Message-ID in our own domain, random, given when the email is written: a retried send keeps it."""
+    return make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
+
+
+def reply_address(claim: Claim) -> str:
+    """``support+<reply token>@domain``: the customer's reply finds the claim by it (plus addressing)."""
+    local, _, domain = settings.INBOUND_REPLY_ADDRESS.partition("@")
+    return f"{local}+{claim.reply_token}@{domain}"
+
+
+def thread_headers(claim: Claim) -> dict:
+    """Message-ID, In-Reply-To, References and Reply-To of the next email on the claim's thread: it answers
+    the customer's last email on the claim, else it follows our own last email to them."""
+    parent, parent_references = claim.customer_last_message_id, claim.customer_thread_references
+    if not parent and claim.pk:
+        last = (
+            OutboundEmail.objects.filter(claim=claim)
+            .exclude(message_id="")
+            .order_by("-id")
+            .values("message_id", "references")
+            .first()
+        )
+        if last:
+            parent, parent_references = last["message_id"], last["references"]
+    return {
+        "message_id": new_message_id(),
+        "in_reply_to": parent,
+        "references": join_references(parent_references.split(), parent) if parent else "",
+        "reply_to": reply_address(claim),
+    }
+
+
+def join_references(earlier: list[str], parent: str) -> str:
+    ids = list(dict.fromkeys([*earlier, parent]))
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
+    return " ".join(ids)

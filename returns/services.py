@@ -83,8 +83,13 @@ def claim_create(
     submitted_at: datetime | None = None,
     submission_key: uuid.UUID | None = None,
     language: str = "",
+    customer_message_id: str = "",
+    customer_thread_references: str = "",
 ) -> Claim:
     """Record a customer's claim as received, and acknowledge it by email.
+
+    ``customer_message_id`` (and its ``customer_thread_references``): the customer's email the claim is made
+    from (inbox), so that the acknowledgement answers it in the same thread.
 
     ``units`` maps order line ids to the units claimed (a customer may return 1 of 3);
     ``order_line_ids`` claims every unit of those lines. Units already refunded or in
@@ -137,6 +142,8 @@ def claim_create(
                 created_by=None if customer else by,
                 language=language,
                 first_response_due_at=sla.first_response_due(submitted_at),
+                customer_last_message_id=customer_message_id[:255],
+                customer_thread_references=customer_thread_references,
             )
             ClaimItem.objects.bulk_create(
                 ClaimItem(claim=claim, order_line_id=line_id, quantity=count, serial_number=serial_number)
@@ -201,7 +208,7 @@ def _check_units_free(ledgers: dict, wanted: dict[int, int]) -> None:
         raise UnitsTaken(problems, list(dict.fromkeys(holders)))
 
 
-def claim_attach_message(*, claim_id: int, by, message: str) -> Claim:
+def claim_attach_message(*, claim_id: int, by, message: str, received_at: datetime | None = None) -> Claim:
     """The customer wrote again about units already in this open claim: their message joins it, not a new claim.
 
     One event on the claim keeps the message; the evidence that came with it is added with
@@ -209,7 +216,8 @@ def claim_attach_message(*, claim_id: int, by, message: str) -> Claim:
     already has the claim.
     """
     require_text(message, "description", "Write what the customer wrote.")
-    if not by.has_perm("returns.add_claim"):
+    # The system: the customer's own email, which the inbox matched to the claim (docs/inbox.md).
+    if not (actors.is_system(by) or by.has_perm("returns.add_claim")):
         raise PermissionDenied("You do not have permission to add to claims.")
     with transaction.atomic():
         claim = _lock(claim_id)
@@ -217,7 +225,10 @@ def claim_attach_message(*, claim_id: int, by, message: str) -> Claim:
             raise states.InvalidTransition(
                 f"{claim} is {claim.get_status_display().lower()}: a message can only join an open claim."
             )
-        _record(claim, by, ClaimAction.ATTACH_MESSAGE, claim.status, claim.status, {"message": message.strip()})
+        payload = {"message": message.strip()}
+        if received_at is not None:
+            payload["received_at"] = received_at
+        _record(claim, by, ClaimAction.ATTACH_MESSAGE, claim.status, claim.status, payload)
     return claim
 
 
@@ -908,11 +919,13 @@ CUSTOMER_EVIDENCE_STATUSES = (ClaimStatus.REQUESTED, ClaimStatus.AWAITING_CUSTOM
 def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False) -> Evidence:
     """Store a photo or video the customer sent; raises ``uploads.RejectedUpload`` with the reason.
 
-    Customer service adds what came by email to any open claim; the customer (``actors.CUSTOMER``, on the
-    claim's page) adds their own only before the claim is decided (``CUSTOMER_EVIDENCE_STATUSES``).
+    Staff need ``returns.add_evidence``. The customer (``actors.CUSTOMER``, on the claim's page) adds their
+    own only before the claim is decided (``CUSTOMER_EVIDENCE_STATUSES``). The system may add what came
+    attached to the customer's own email (the inbox matched it to this claim; docs/inbox.md). Every file is
+    checked like any upload.
     """
     customer = actors.kind_of(by) == actors.ActorKind.CUSTOMER
-    if not customer and not by.has_perm("returns.add_evidence"):
+    if not (customer or actors.is_system(by) or by.has_perm("returns.add_evidence")):
         raise PermissionDenied("You do not have permission to add evidence.")
     checked = uploads.check_evidence(upload)
     with transaction.atomic():
@@ -933,7 +946,7 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
             size_bytes=checked.size_bytes,
             original_name=checked.original_name[:255],
             shows_whole_package=shows_whole_package,
-            uploaded_by=None if customer else by,
+            uploaded_by=by if actors.kind_of(by) == actors.ActorKind.STAFF else None,
         )
         evidence.file.save(checked.storage_name, checked.content, save=False)
         evidence.save()
@@ -971,8 +984,18 @@ def email_send(*, email_id: int, final_attempt: bool = False) -> None:
         email = OutboundEmail.objects.select_for_update().get(pk=email_id)
         if email.status != EmailStatus.READY:
             return
-        message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to])
+        message = EmailMultiAlternatives(
+            email.subject,
+            email.body_text,
+            settings.DEFAULT_FROM_EMAIL,
+            [email.to],
+            headers=_thread_headers(email),
+            reply_to=[email.reply_to] if email.reply_to else None,
+        )
         message.attach_alternative(email.body_html, "text/html")
+        for attachment in email.attachments.all():
+            with attachment.file.open("rb") as content:
+                message.attach(attachment.name, content.read(), attachment.content_type)
         try:
             message.send()
         except OSError as error:
@@ -990,6 +1013,20 @@ def email_send(*, email_id: int, final_attempt: bool = False) -> None:
     )
     log.warning("email %s not sent: %s", email_id, failure)
     raise failure
+
+
+def _thread_headers(email: OutboundEmail) -> dict:
+    """The headers that thread the email with the customer's (docs/inbox.md). What the software writes on its
+    own says so (RFC 3834 ``Auto-Submitted``), so that auto-responders do not answer it: no mail loop."""
+    headers = {}
+    if email.message_id:
+        headers["Message-ID"] = email.message_id
+    if email.in_reply_to:
+        headers["In-Reply-To"] = email.in_reply_to
+        headers["References"] = email.references or email.in_reply_to
+    if email.written_by_id is None:
+        headers["Auto-Submitted"] = "auto-generated"
+    return headers
 
 
 def email_requeue_stale() -> int:
@@ -1166,3 +1203,75 @@ def _parcel_event(claim: Claim, action: str) -> ClaimEvent:
         target=claim.status,
         payload={"awaiting_parcel_since": claim.awaiting_parcel_since, "days_waiting": claim.days_waiting},
     )
+
+
+# --- The claim's email thread (docs/inbox.md) -------------------------------------
+# The inbox app reads the customer's emails and calls these; customer service writes from the claim page.
+
+
+def claim_reply(*, claim_id: int, by, message: str, attachments=()) -> OutboundEmail:
+    """Customer service writes to the customer in their own words (with files): the email goes out through
+    the outbox like every other, threaded with the customer's last email, and the claim's history says so.
+    ``attachments`` are (name, content type, bytes). Any claim, open or closed: a customer may ask later."""
+    require_text(message, "message", "Write the message to the customer.")
+    if actors.kind_of(by) != actors.ActorKind.STAFF or not by.has_perm("returns.triage_claim"):
+        raise PermissionDenied("You do not have permission to write to customers.")
+    attachments = list(attachments)
+    total = sum(len(data) for _, _, data in attachments)
+    if total > settings.REPLY_ATTACHMENTS_MAX_BYTES:
+        limit = settings.REPLY_ATTACHMENTS_MAX_BYTES / (1024 * 1024)
+        raise ValidationError(
+            {"files": f"The files add up to {total / (1024 * 1024):.1f} MB; the limit is {limit:.0f} MB."}
+        )
+    with transaction.atomic():
+        claim = _lock(claim_id)
+        email = notifications.email_customer(
+            claim=claim, template="free_reply", message=message.strip(), attachments=attachments, written_by=by
+        )
+        _record(
+            claim,
+            by,
+            ClaimAction.REPLY_SENT,
+            claim.status,
+            claim.status,
+            {"message": message.strip(), "email_id": email.pk, "attachments": [name for name, _, _ in attachments]},
+        )
+    return email
+
+
+def claim_thread_note(*, claim_id: int, message_id: str, references: str) -> None:
+    """The customer's latest email on the claim (the inbox calls it in the transaction that stores it): our
+    next email answers it (``notifications.thread_headers``). Threading data, not a change a person reads:
+    the message itself is in the history (``claim_attach_message``, ``claim_record_customer_answer``)."""
+    if message_id:
+        Claim.objects.filter(pk=claim_id).update(
+            customer_last_message_id=message_id[:255], customer_thread_references=references
+        )
+
+
+def evidence_mark_whole_package(*, evidence_id: int, by, shows_whole_package: bool = True) -> Evidence:
+    """An agent looked at a photo (one that came by email, say) and says it shows the whole package, as
+    the policy requires before approval; or takes that back. Open claims only."""
+    if not by.has_perm("returns.add_evidence"):
+        raise PermissionDenied("You do not have permission to change evidence.")
+    with transaction.atomic():
+        claim_id = Evidence.objects.values_list("claim_id", flat=True).get(pk=evidence_id)
+        claim = _lock(claim_id)
+        evidence = Evidence.objects.select_for_update().get(pk=evidence_id)
+        if claim.status not in OPEN_STATUSES:
+            raise states.InvalidTransition(
+                f"{claim} is {claim.get_status_display().lower()}: its evidence can no longer change."
+            )
+        if evidence.shows_whole_package == shows_whole_package:
+            return evidence
+        evidence.shows_whole_package = shows_whole_package
+        evidence.save(update_fields=["shows_whole_package"])
+        _record(
+            claim,
+            by,
+            ClaimAction.EVIDENCE_MARKED,
+            claim.status,
+            claim.status,
+            {"evidence_id": evidence.pk, "name": evidence.original_name, "whole_package": shows_whole_package},
+        )
+    return evidence

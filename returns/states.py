@@ -21,9 +21,16 @@ REPLACE = "shipments.change_outboundparcel"
 
 TRANSITIONS = (
     Transition("ask_for_information", S.REQUESTED, S.AWAITING_CUSTOMER, TRIAGE, "Ask the customer"),
-    # The customer answers on the claim's page (portal), or customer service records the answer from an email.
+    # The customer answers on the claim's page (portal); the system records the answer their email brought
+    # (inbox, docs/inbox.md); or customer service records it from an email.
     Transition(
-        "record_customer_answer", S.AWAITING_CUSTOMER, S.REQUESTED, TRIAGE, "Record customer's answer", customer=True
+        "record_customer_answer",
+        S.AWAITING_CUSTOMER,
+        S.REQUESTED,
+        TRIAGE,
+        "Record customer's answer",
+        customer=True,
+        system=True,
     ),
     Transition("resolve", S.REQUESTED, S.RESOLVED, TRIAGE, "Resolved by troubleshooting"),
     Transition("resolve", S.AWAITING_CUSTOMER, S.RESOLVED, TRIAGE, "Resolved by troubleshooting"),

@@ -15,7 +15,7 @@ url="http://127.0.0.1:${port}/admin/"
 # Links in the customers' emails (the tracking page) point at this server.
 export SITE_URL="${SITE_URL:-http://127.0.0.1:${port}}"
 
-mkdir -p var/log var/run var/emails media
+mkdir -p var/log var/run var/emails var/inbox media
 
 # A pid file left by an earlier run: stale if its process is gone (or is not celery),
 # refused if that run is still going, so that exactly one beat runs.
@@ -78,6 +78,7 @@ echo "$demo_summary"
 echo
 echo "Worker and beat logs: var/log/worker.log, var/log/beat.log; emails written to var/emails/."
 echo "The customer's pages: ${SITE_URL}/portal/ (a demo order's number and email; the link arrives in var/emails/)."
+echo "Customers' emails: drop .eml files into var/inbox/ (read every minute, then moved to var/inbox/processed/)."
 echo "Ctrl-C stops the server, the worker and beat."
 echo
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite on real parts: PostgreSQL, Redis, moto's
-# S3 server (started by the tests), aiosmtpd (started by the tests), Chromium.
+# S3 server (started by the tests), aiosmtpd (started by the tests), Chromium,
+# Dovecot (installed here, started by the tests).
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ fi
 # compiles a catalogue of its own with msgfmt.
 command -v msgfmt >/dev/null || apt_install gettext
 DJANGO_SECRET_KEY=compile .venv/bin/python manage.py compilemessages --ignore=.venv --ignore=var -v0
+# The inbox tests start their own Dovecot (inbox/testing.py): only the binary is needed, no service.
+[ -x /usr/sbin/dovecot ] || apt_install dovecot-imapd
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/rma}"
 export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"

@@ -99,6 +99,9 @@ CLAIM = {
     },
     ClaimAction.ADD_EVIDENCE: {"evidence_id": 5, "name": "box.png", "whole_package": True},
     ClaimAction.ATTACH_MESSAGE: {"message": "The second unit is scratched too.", "received_at": DUE},
+    # returns.services.claim_reply and evidence_mark_whole_package (the inbox's issue)
+    ClaimAction.REPLY_SENT: {"message": "Please use the attached label.", "email_id": 7, "attachments": ["label.pdf"]},
+    ClaimAction.EVIDENCE_MARKED: {"evidence_id": 4, "name": "IMG_4533.JPG", "whole_package": True},
     ClaimAction.RECEIVED_DATE_CHANGED: {
         "old_received_on": dt.date(2026, 11, 23),
         "new_received_on": dt.date(2026, 11, 21),
