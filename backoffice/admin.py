@@ -5,6 +5,11 @@ here with the parcels' and inspections' inlines.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, User
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from backoffice import flows, sla
 from backoffice.admin_exports import ExportMixin
@@ -20,9 +25,7 @@ from returns.models import Claim, ClosureDay
 from shipments.admin import AttachedUnmatchedParcelInline, OutboundParcelInline, ReturnParcelInline
 from warranty.admin import ReplacementInline, warranty_panel
 
-admin.site.site_header = "After-sales back-office"
-admin.site.site_title = "After-sales"
-admin.site.index_title = "Claims, returns and refunds"
+admin.site.index_title = "Your work"
 
 
 class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
@@ -85,3 +88,20 @@ admin.site.unregister(Refund)
 admin.site.register(Refund, BackofficeRefundAdmin)
 admin.site.unregister(Inspection)
 admin.site.register(Inspection, BackofficeInspectionAdmin)
+
+
+# Staff accounts and roles on the theme's forms too (django-unfold's documented pairing for auth).
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
+    pass

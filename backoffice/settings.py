@@ -10,6 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
+
+from backoffice import theme
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -23,6 +26,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # The staff console's theme (docs/console.md): before django.contrib.admin, whose templates it replaces.
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -331,6 +336,31 @@ BRAND_NAME = env("BRAND_NAME", default="SmallRig")
 BRAND_LOGO = env("BRAND_LOGO", default="")
 BRAND_COLOR = env("BRAND_COLOR", default="#1f4e8c")
 BRAND_TEXT_ON_COLOR = env("BRAND_TEXT_ON_COLOR", default="#ffffff")
+
+# --- The staff console (django-unfold; docs/console.md "Navigation and pages") ---------------------
+ADMIN_SITE_NAME = env("ADMIN_SITE_NAME", default=f"{BRAND_NAME} after-sales")
+# The console's colour: buttons, links, the active sidebar item (a scale is derived from it, backoffice/theme.py).
+ADMIN_COLOR = env("ADMIN_COLOR", default=BRAND_COLOR)
+UNFOLD = {
+    "SITE_TITLE": ADMIN_SITE_NAME,
+    "SITE_HEADER": ADMIN_SITE_NAME,
+    "SITE_SYMBOL": "package_2",
+    "SITE_URL": "/admin/",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")},
+    ],
+    "SHOW_VIEW_ON_SITE": False,
+    "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
+    "STYLES": [lambda request: static("backoffice/console.css")],
+    "SCRIPTS": [lambda request: static("backoffice/console.js")],
+    # Each role's own sidebar and home: its queues, with counts (backoffice/navigation.py).
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": "backoffice.navigation.show_all_applications",
+        "navigation": "backoffice.navigation.sidebar",
+    },
+    "DASHBOARD_CALLBACK": "backoffice.navigation.home",
+}
 
 
 # --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------

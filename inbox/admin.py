@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from inbox import selectors, services
 from inbox.models import InboundMessage, MessageState, UnsortedMessage
@@ -21,7 +22,7 @@ from returns.instants import format_instant
 from returns.models import Claim, Order
 
 
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ModelAdmin):
     list_display = ("arrived", "sender_link", "subject_words", "kind", "state", "claim_link", "files")
     list_display_links = None
     list_filter = ("state", "kind")
@@ -226,7 +227,7 @@ class UnsortedMessageAdmin(MessageAdmin):
 
     def get_urls(self):
         # The message page, and its actions, are the InboundMessage admin's.
-        return admin.ModelAdmin.get_urls(self)
+        return ModelAdmin.get_urls(self)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return HttpResponseRedirect(reverse("admin:inbox_inboundmessage_change", args=[object_id]))

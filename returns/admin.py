@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from unfold.admin import ModelAdmin, TabularInline
 
 from returns import ledger, money, selectors, services, states, uploads
 from returns.instants import format_instant
@@ -68,7 +69,7 @@ ACTION_SERVICES = {
 assert set(ACTION_SERVICES) <= set(states.ACTIONS), "every button needs a row in the state table"
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
@@ -82,7 +83,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ServiceOnlyAdmin(admin.ModelAdmin):
+class ServiceOnlyAdmin(ModelAdmin):
     """Rows that only services write (parcels, inspections, refunds, emails…): the admin shows
     them and offers the services' own pages and buttons; its add, change and delete forms are off."""
 
@@ -208,19 +209,22 @@ class CategoryFilter(admin.BooleanFieldListFilter):
 
 
 class FirstResponseFilter(admin.SimpleListFilter):
-    """The 24-hour first response: claims due soon and claims overdue (an indexed range each)."""
+    """The 24-hour first response: claims waiting for it, due soon and overdue (an indexed range each)."""
 
     title = "first response"
     parameter_name = "first_response"
 
     def lookups(self, request, model_admin):
         return [
+            ("waiting", "waiting for our answer"),
             ("due_soon", f"due within {settings.SLA_REMIND_BEFORE_HOURS} h"),
             ("overdue", "overdue"),
         ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
+        if self.value() == "waiting":
+            return queryset.filter(first_response_due_at__isnull=False)
         if self.value() == "due_soon":
             soon = now + timedelta(hours=settings.SLA_REMIND_BEFORE_HOURS)
             return queryset.filter(first_response_due_at__gte=now, first_response_due_at__lte=soon)
@@ -265,7 +269,7 @@ class ParcelWaitFilter(admin.SimpleListFilter):
 
 
 @admin.register(Claim)
-class ClaimAdmin(admin.ModelAdmin):
+class ClaimAdmin(ModelAdmin):
     list_display = (
         "reference",
         "order_number",
@@ -784,7 +788,7 @@ class OrderEventInline(EventHistoryInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ModelAdmin):
     """Orders come from the store and are read-only here. The received date, which every policy window
     counts from, changes only through ``services.order_set_received_on``: the form on the order page."""
 
@@ -1036,7 +1040,7 @@ class CategoryReasonForm(forms.Form):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ModelAdmin):
     """The product catalogue. A product's category (electronic or not) changes only through
     ``services.product_set_category``: the list's two actions, the claim page's panel, or
     ``manage.py import_products``; on the product's own form it is read-only."""
@@ -1127,7 +1131,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(ModelAdmin):
     """A policy change is a new version: claims keep the version in force when they were made."""
 
     list_display = (
@@ -1176,7 +1180,7 @@ class OutboundEmailAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(ClosureDay)
-class ClosureDayAdmin(admin.ModelAdmin):
+class ClosureDayAdmin(ModelAdmin):
     """Company closure days: not working days for refund deadlines (managers enter them)."""
 
     list_display = ("day", "reason")
