@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from backoffice import flows, sla
+from backoffice import claim_page, flows, search, sla
 from backoffice.admin_exports import ExportMixin
 from backoffice.filters import CLAIM_FILTERS
 from backoffice.paginators import EstimatedCountPaginator
@@ -43,6 +43,16 @@ class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
     )
     extra_panels = (warranty_panel,)
     extra_sections = (conversation_section,)
+    page_context = staticmethod(claim_page.page_context)
+    search_help_text = (
+        "An RMA number, order number, customer email, tracking number or serial number, exactly (backoffice/search.py)."
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches on indexed columns of the claims, parcels, items and replacements: one UNION of index
+        lookups, the claims read by primary key."""
+        return search.find_claims(queryset, search_term), False
+
     action_services = {**ACTION_SERVICES, "approve": flows.claim_approve}
 
 

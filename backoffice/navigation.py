@@ -8,7 +8,7 @@ column and capped at ``CAP`` rows: a badge reads "99+" on a big queue and costs 
 
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.db import connection
@@ -77,7 +77,7 @@ QUEUES = (
     ),
     Queue(
         "unsorted_messages",
-        "Unsorted emails",
+        "Unsorted messages",
         "inbox",
         "inbox.sort_inboundmessage",
         lambda now: InboundMessage.objects.filter(state=MessageState.UNSORTED),
@@ -211,17 +211,29 @@ for _queue in QUEUES:
 
 
 def _item(request, queue: Queue) -> dict:
-    urgent = queue.key == "to_answer" and counts(request).get("to_answer_urgent")
-    return {
+    waiting = counts(request)
+    urgent = queue.key == "to_answer" and waiting.get("to_answer_urgent")
+    link = queue_url(queue)
+    item = {
         "title": queue.title,
         "icon": queue.icon,
-        "link": queue_url(queue),
-        "badge": f"backoffice.navigation.badge_{queue.key}",
-        # Red when a first response is due within the reminder window or overdue; otherwise a calm blue.
-        "badge_variant": "danger" if urgent else "info",
-        "badge_style": "solid" if urgent else "",
+        "link": link,
+        "active": lambda request, link=link: _is_active(request, link),
         "permission": lambda request, queue=queue: request.user.has_perm(queue.permission),
     }
+    if waiting.get(queue.key):  # an empty queue shows no badge at all
+        item["badge"] = f"backoffice.navigation.badge_{queue.key}"
+        # Red when a first response is due within the reminder window or overdue; otherwise a calm blue.
+        item["badge_variant"] = "danger" if urgent else "info"
+        item["badge_style"] = "solid" if urgent else ""
+    return item
+
+
+def _is_active(request, link: str) -> bool:
+    """A queue's item is lit on its own list only: several queues share a page (the claim list) with their filters,
+    so unfold's "the page is under the link" would light them all, on every claim's page too."""
+    path, _, query = link.partition("?")
+    return request.path == path and all(request.GET.get(key) == value for key, value in parse_qsl(query))
 
 
 def _link(title: str, icon: str, link: str, permission=None) -> dict:

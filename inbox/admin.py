@@ -241,8 +241,9 @@ def _reply_draft_key(claim_id: int) -> str:
     return f"claim-reply-draft-{claim_id}"
 
 
-def conversation_section(request, claim: Claim) -> str:
-    """The claim page's conversation: every email in and out, in order, with its files; and the free reply."""
+def conversation_section(request, claim: Claim, page: dict) -> str:
+    """The claim page's conversation: every email in and out, in order, with its files; and the free reply.
+    ``page["conversation"]``, when the page already read it, saves reading it again."""
     if not (request.user.has_perm("inbox.view_inboundmessage") or request.user.has_perm("returns.view_outboundemail")):
         return ""
     context = {
@@ -254,7 +255,7 @@ def conversation_section(request, claim: Claim) -> str:
                 "full_text_differs": entry.incoming
                 and entry.message.body_text.strip() != entry.message.display_text.strip(),
             }
-            for entry in selectors.conversation(claim)
+            for entry in (page["conversation"] if "conversation" in page else selectors.conversation(claim))
         ],
         "can_reply": request.user.has_perm("returns.triage_claim"),
         "draft": request.session.pop(_reply_draft_key(claim.pk), ""),

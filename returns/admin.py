@@ -10,7 +10,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -65,13 +65,18 @@ ACTION_SERVICES = {
     "reject": services.claim_reject,
     "cancel": services.claim_cancel,
 }
+# How each button looks: approving is the page's main action, ending a claim is red, the rest plain.
+ACTION_VARIANTS = {"approve": "primary", "reject": "danger", "cancel": "danger"}
 # The other actions (ship, receive, inspect) are taken on the shipments and inspections pages.
 assert set(ACTION_SERVICES) <= set(states.ACTIONS), "every button needs a row in the state table"
 
 
 class ReadOnlyInline(TabularInline):
+    """A read-only table of related rows; with no row it is not shown at all (no empty sections on a page)."""
+
     extra = 0
     can_delete = False
+    template = "admin/edit_inline/read_only_tabular.html"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -295,17 +300,21 @@ class ClaimAdmin(ModelAdmin):
     # get_search_results() replaces Django's icontains search with exact, indexed lookups.
     search_fields = ("rma_number",)
     search_help_text = "An RMA number, an order number or a customer's email, exactly."
-    inlines = (ClaimItemInline, ClaimEventInline, OutboundEmailInline)
+    # The history and the emails are in the page's timeline and conversation (``page_context``), not tables.
+    inlines = (ClaimItemInline,)
     change_form_template = "admin/returns/claim/change_form.html"
     # Callables claim -> (title, warning lines) or None: panels the apps above this one add.
     extra_panels = ()
-    # Callables (request, claim) -> HTML: whole sections the apps above add (the inbox's conversation).
+    # Callables (request, claim, page) -> HTML: whole sections the apps above add (the inbox's conversation);
+    # ``page`` is what ``page_context`` gathered.
     extra_sections = ()
+    # (request, claim) -> dict: the header's stepper and the timeline, gathered by ``backoffice`` (which may
+    # read every app); a staticmethod there. Without it the page shows the history table instead.
+    page_context = None
     # The service behind each button; ``backoffice`` puts its cross-app flows in (a returnless approval).
     action_services = ACTION_SERVICES
     fieldsets = (
         (None, {"fields": ("status", "first_response", "rma_number", "claim_type", "doa_reason", "description")}),
-        ("Customer and order", {"fields": ("order_link", "customer_email", "received_date", "electronic")}),
         (
             "Decisions",
             {
@@ -391,6 +400,24 @@ class ClaimAdmin(ModelAdmin):
         url = reverse("admin:returns_order_change", args=[claim.order_id])
         return format_html('<a href="{}">{}</a> · {}', url, claim.order.number, claim.order.customer_name)
 
+    def get_fieldsets(self, request, obj=None):
+        """The claim's own fields, without those the page's header and order card show, nor the empty ones: a
+        read-only page has no blank rows (a reason nobody gave, a returnless flag that is off)."""
+        if obj is None or self.page_context is None:
+            return self.fieldsets
+        shown_elsewhere = {"status", "rma_number", "claim_type", "doa_reason"}
+        fieldsets = []
+        for name, options in self.fieldsets:
+            fields = [f for f in options["fields"] if f not in shown_elsewhere and _has_value(obj, f)]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return fieldsets
+
+    def get_inlines(self, request, obj):
+        if self.page_context is None:
+            return (*self.inlines, ClaimEventInline, OutboundEmailInline)
+        return self.inlines
+
     def get_search_results(self, request, queryset, search_term):
         """Exact matches on three indexed columns of the claim table: one BitmapOr, no scan."""
         term = search_term.strip()
@@ -440,6 +467,7 @@ class ClaimAdmin(ModelAdmin):
         claim = get_object_or_404(Claim.objects.select_related("order", "policy_version"), pk=object_id)
         drafts = request.session.pop(_draft_key(claim.pk), {})
         review = selectors.claim_review(claim)
+        page = self.page_context(request, claim) if self.page_context else {}
         can_override = request.user.has_perm("returns.override_claim_window")
         actions = []
         for transition in states.allowed(claim.status, request.user, actions=self.action_services):
@@ -450,7 +478,13 @@ class ClaimAdmin(ModelAdmin):
                 if name == "window_override_reason" and not (review.window_expired and can_override):
                     continue
                 fields.append({"name": name, "label": label, "required": required, "value": drafts.get(name, "")})
-            actions.append({"transition": transition, "fields": fields})
+            actions.append(
+                {
+                    "transition": transition,
+                    "fields": fields,
+                    "variant": ACTION_VARIANTS.get(transition.action, "default"),
+                }
+            )
         context = {
             **(extra_context or {}),
             "review": review,
@@ -465,7 +499,14 @@ class ClaimAdmin(ModelAdmin):
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
             "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],
-            "extra_sections": [section for make in self.extra_sections if (section := make(request, claim))],
+            "extra_sections": [section for make in self.extra_sections if (section := make(request, claim, page))],
+            **page,
+            "title": str(claim),
+            "order_card": {
+                "url": reverse("admin:returns_order_change", args=[claim.order_id]),
+                "received_date": _received_on_words(claim.order),
+                "electronic": category_words(claim.is_electronic),
+            },
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
             "claim_made_at": _instant(claim.submitted_at),
@@ -721,6 +762,15 @@ class ClaimCreateForm(forms.Form):
 def _open_claims_holding(ledgers: dict) -> dict[int, str]:
     """The open claims holding units of the order's lines: claim id → "RMA-… / #…"."""
     return {use.claim_id: use.claim_label for line_ledger in ledgers.values() for use in line_ledger.open_claims}
+
+
+def _has_value(claim: Claim, field: str) -> bool:
+    """A field worth a row on the read-only page: a stored value that is not blank (or a computed one)."""
+    try:
+        value = getattr(claim, claim._meta.get_field(field).attname)
+    except FieldDoesNotExist:  # a computed field (the admin's own display methods): always shown
+        return True
+    return value not in (None, "", False)
 
 
 def _hours(span: timedelta) -> str:

@@ -317,6 +317,10 @@ class ClaimItem(models.Model):
             models.UniqueConstraint(fields=["claim", "order_line"], name="claim_item_unique_line"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="claim_item_quantity_positive"),
         ]
+        indexes = [
+            # The staff search box finds a claim by the serial number the customer gave (backoffice/search.py).
+            models.Index(fields=["serial_number"], condition=~Q(serial_number=""), name="claim_item_serial"),
+        ]
 
     def __str__(self):
         return f"{self.order_line.product.sku} × {self.quantity}"
