@@ -246,6 +246,9 @@ def conversation_section(request, claim: Claim, page: dict) -> str:
     ``page["conversation"]``, when the page already read it, saves reading it again."""
     if not (request.user.has_perm("inbox.view_inboundmessage") or request.user.has_perm("returns.view_outboundemail")):
         return ""
+    entries = page["conversation"] if "conversation" in page else selectors.conversation(claim)
+    # Our emails are folded but the latest, which the customer is answering: the page stays short.
+    latest_out = next((entry for entry in reversed(entries) if not entry.incoming), None)
     context = {
         "claim": claim,
         "entries": [
@@ -254,8 +257,9 @@ def conversation_section(request, claim: Claim, page: dict) -> str:
                 "when": format_instant(entry.when),
                 "full_text_differs": entry.incoming
                 and entry.message.body_text.strip() != entry.message.display_text.strip(),
+                "open": entry is latest_out,
             }
-            for entry in (page["conversation"] if "conversation" in page else selectors.conversation(claim))
+            for entry in entries
         ],
         "can_reply": request.user.has_perm("returns.triage_claim"),
         "draft": request.session.pop(_reply_draft_key(claim.pk), ""),

@@ -297,6 +297,8 @@ class ClaimAdmin(ModelAdmin):
     )
     list_select_related = ("order",)
     show_full_result_count = False
+    # ten columns: the list takes the page's whole width (django-unfold)
+    list_fullwidth = True
     # get_search_results() replaces Django's icontains search with exact, indexed lookups.
     search_fields = ("rma_number",)
     search_help_text = "An RMA number, an order number or a customer's email, exactly."
