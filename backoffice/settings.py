@@ -95,14 +95,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
-# Files: S3-compatible object storage when a bucket is named, else media/.
+# Files: S3-compatible object storage when a bucket is named, else media/. Both private: every file
+# is reached through backoffice.files.private_file, by a signed link valid this long (docs/security.md).
+FILE_LINK_MAX_AGE_SECONDS = env.int("FILE_LINK_MAX_AGE_SECONDS", default=3600)
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "backoffice.files.PrivateS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
@@ -113,14 +114,15 @@ if AWS_STORAGE_BUCKET_NAME:
             "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="auto"),
             "default_acl": None,  # private bucket
             "querystring_auth": True,  # signed, time-limited URLs
+            # The presigned URL the file view redirects to lives this long (a video is read in ranges).
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=900),
             "file_overwrite": False,
         },
     }
 else:
     _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+        "BACKEND": "backoffice.files.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
     }
 STORAGES = {
     "default": _default_storage,
@@ -245,8 +247,9 @@ EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900
 # Exports of at most this many rows stream to the browser; larger ones are a Celery task
 # that stores the file and emails a link (backoffice/exports.py).
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=20_000)
-# The emailed link's lifetime (S3 presigned URLs: at most 7 days).
+# The emailed link's lifetime, and the stored file's: beat deletes it after that.
 EXPORT_LINK_EXPIRE_SECONDS = env.int("EXPORT_LINK_EXPIRE_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["delete-expired-exports"] = {"task": "backoffice.tasks.delete_expired_exports", "schedule": 900.0}
 
 # --- The store's webhooks ---------------------------------------------------------
 # The secret Shopify signs each webhook with (X-Shopify-Hmac-Sha256): the app's client secret, or the

@@ -37,3 +37,11 @@ def export_to_storage(*, model_label: str, fmt: str, query_string: str, user_id:
     from backoffice.exports import export_write_to_storage
 
     return export_write_to_storage(model_label=model_label, fmt=fmt, query_string=query_string, user_id=user_id)
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    """Beat: stored exports past ``EXPORT_LINK_EXPIRE_SECONDS`` are deleted, files and rows."""
+    from backoffice.exports import exports_delete_expired
+
+    return exports_delete_expired()

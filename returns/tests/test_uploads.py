@@ -15,6 +15,7 @@ import boto3
 import pillow_heif
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageCms
 
@@ -345,11 +346,15 @@ def test_two_uploads_with_the_same_name_are_both_kept(claim, cs, s3_objects):
     assert stored_image(s3_objects, second).getpixel((0, 0)) == (0, 0, 255)
 
 
-def test_stored_file_url_is_signed_and_time_limited(claim, cs):
+def test_stored_file_url_goes_through_the_file_view_to_a_presigned_url(claim, cs, client):
     evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.png", image_bytes("PNG")))
+    client.force_login(cs)
 
-    url = evidence.file.url
+    response = client.get(evidence.file.url)
 
+    assert evidence.file.url.startswith("/admin/files/")
+    assert response.status_code == 302
+    url = response["Location"]
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Signature"][0]
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
@@ -361,7 +366,7 @@ def test_stored_file_is_private_without_the_signature(claim, cs):
     """moto checks no signature, but it does refuse an unsigned read of a private object."""
     data = image_bytes("PNG")
     evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.png", data))
-    signed = evidence.file.url
+    signed = default_storage.presigned_url(evidence.file.name)
     unsigned = urlunsplit(urlsplit(signed)._replace(query=""))
 
     with urllib.request.urlopen(signed, timeout=10) as response:
