@@ -107,7 +107,7 @@ def test_expired_export_link_is_refused(client, manager, settings, disk_storage)
 
 
 def test_tampered_link_is_refused(client, manager, settings, disk_storage):
-    stored, link = large_export(client, manager, settings)
+    _, link = large_export(client, manager, settings)
     token = link.rstrip("/").rpartition("/")[2]
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
 
@@ -145,9 +145,7 @@ def test_cleanup_deletes_old_exports_and_keeps_fresh_ones(client, manager, setti
     old = StoredExport.objects.get()
     StoredExport.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     fresh_name = default_storage.save(f"exports/{manager.pk}/claims-fresh.csv", ContentFile(b"Claim ID\n"))
-    fresh = StoredExport.objects.create(
-        user=manager, file=fresh_name, expires_at=timezone.now() + timedelta(hours=1)
-    )
+    fresh = StoredExport.objects.create(user=manager, file=fresh_name, expires_at=timezone.now() + timedelta(hours=1))
 
     deleted = exports.exports_delete_expired()
 
