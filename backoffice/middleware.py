@@ -1,9 +1,14 @@
-"""Show times in each staff member's own time zone, as their browser reports it."""
+"""Show times in each staff member's own time zone, as their browser reports it; cap a request's uploads."""
 
 import contextlib
 import zoneinfo
 
+from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
+from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 COOKIE = "tz"
 
@@ -28,3 +33,46 @@ class BrowserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class UploadLimitMiddleware:
+    """A request's uploads, capped in total bytes and number of files before they are read (docs/security.md).
+
+    The body's declared length is checked before a byte of it is read; the number of files is
+    Django's ``DATA_UPLOAD_MAX_NUMBER_FILES`` (``settings.UPLOAD_MAX_FILES``), counted while the body
+    is parsed. Either way the answer is a page that says what the limits are, not a 400 or a 500.
+    Files are parsed into temporary files above ``FILE_UPLOAD_MAX_MEMORY_SIZE``, so memory stays bounded.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.UPLOAD_MAX_REQUEST_BYTES:
+                return _uploads_refused()
+            try:
+                request.FILES  # noqa: B018 (parsed here, where the refusal can still be a clear page)
+            except TooManyFilesSent:
+                return _uploads_refused()
+        return self.get_response(request)
+
+
+def _uploads_refused() -> HttpResponse:
+    limits = _("Send at most %(files)d files, %(size)d MB in all, at once.") % {
+        "files": settings.UPLOAD_MAX_FILES,
+        "size": settings.UPLOAD_MAX_REQUEST_BYTES // (1024 * 1024),
+    }
+    body = format_html(
+        '<!doctype html><html><head><meta charset="utf-8"><title>{}</title></head>'
+        "<body><h1>{}</h1><p>{}</p><p>{}</p></body></html>",
+        _("Too much to upload at once"),
+        _("Too much to upload at once"),
+        limits,
+        _("Nothing was saved: go back, and send fewer or smaller files."),
+    )
+    return HttpResponse(body, status=413)
