@@ -250,6 +250,8 @@ SLA_ESCALATION_GROUP = env("SLA_ESCALATION_GROUP", default="Manager")
 # An email still 'ready' this long after its last attempt is queued again; longer
 # than the send task's longest retry back-off (600 s), so it only catches lost messages.
 EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900)
+# An email still not sent after this many attempts (the task's 9, or the sweep's) is failed, its last error kept.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
 
 # --- Reports and exports ----------------------------------------------------------
 # Exports of at most this many rows stream to the browser; larger ones are a Celery task

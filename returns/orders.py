@@ -41,7 +41,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from core import actors
+from core import actors, text
 from returns import money, services
 from returns.models import Order, OrderLine, Product, ReceivedDateSource
 
@@ -155,6 +155,8 @@ def order_problems(data: OrderData) -> list[str]:
     for name, limit in LENGTHS.items():
         if len(getattr(data, name)) > limit:
             problems.append(f"{name.replace('_', ' ')} is longer than {limit} characters")
+        if text.has_control_characters(getattr(data, name)):
+            problems.append(f"{name.replace('_', ' ')} contains a line break or another control character")
     if data.currency not in money.MINOR_UNITS:
         problems.append(f"currency “{data.currency}” is not one we sell in")
     if data.refunded_total is not None and not Decimal(0) <= data.refunded_total < MAX_AMOUNT:
@@ -170,6 +172,8 @@ def _line_problems(line: LineData, currency: str) -> list[str]:
         problems.append("a line has no SKU")
     elif len(line.sku) > SKU_LENGTH:
         problems.append(f"SKU {line.sku[:20]}… is longer than {SKU_LENGTH} characters")
+    elif text.has_control_characters(line.sku):
+        problems.append(f"SKU {line.sku!r} contains a line break or another control character")
     if len(line.name) > PRODUCT_NAME_LENGTH:
         problems.append(f"the name of {line.sku} is longer than {PRODUCT_NAME_LENGTH} characters")
     if not 1 <= line.quantity <= MAX_QUANTITY:

@@ -1,0 +1,101 @@
+"""Bad data never loops or crashes: control characters refused where identifiers enter, header values on one
+line, a poison email failed at once with its reason and never queued again."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from core.text import has_control_characters, single_line
+from returns import services, tasks
+from returns.models import EmailStatus, Order, OutboundEmail
+from returns.orders import orders_upsert
+from returns.tests.test_emails import parse
+from returns.tests.test_orders import line, order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("value", ["SO-1\r\nBcc: x@evil.example", "SO-1\n", "SO\x001", "SO\u20281", "SO\x851"])
+def test_control_characters_are_found(value):
+    assert has_control_characters(value)
+    assert not has_control_characters(single_line(value))
+
+
+def test_single_line_keeps_ordinary_text():
+    assert single_line("  Café  “Ünïcode” — 注文 12 ") == "Café “Ünïcode” — 注文 12"
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"number": "SO-1\r\nBcc: x@evil.example"}, "number contains a line break or another control character"),
+        ({"customer_email": "a@example.com\nBcc: b@example.com"}, "customer email contains a line break"),
+        ({"customer_name": "Ana\x1b[31m"}, "customer name contains a line break or another control character"),
+        ({"lines": (line(sku="CAGE\r1"),)}, "SKU 'CAGE\\r1' contains a line break"),
+    ],
+)
+def test_an_order_with_a_control_character_is_refused_with_the_reason(changes, problem):
+    data = order(**({"number": "SO-1", "origin": "test, order SO-1"} | changes))
+
+    report = orders_upsert([data, order("SO-2")])
+
+    [(origin, reason)] = report.refused
+    assert origin == "test, order SO-1"
+    assert problem in reason
+    assert list(Order.objects.values_list("number", flat=True)) == ["SO-2"]
+
+
+def ready(**fields) -> OutboundEmail:
+    values = {"template": "test", "to": "ana@example.com", "subject": "Hello", "body_text": "Hi", "body_html": "<p>Hi"}
+    return OutboundEmail.objects.create(**(values | fields))
+
+
+def test_a_subject_with_a_line_break_is_sent_on_one_line(smtp_inbox):
+    email = ready(subject="Your return is approved: claim 7, order SO-1\r\nBcc: x@evil.example")
+
+    services.email_send(email_id=email.pk)
+
+    [envelope] = smtp_inbox
+    assert envelope.rcpt_tos == ["ana@example.com"]
+    message = parse(envelope)
+    assert message["Subject"] == "Your return is approved: claim 7, order SO-1 Bcc: x@evil.example"
+    assert message["Bcc"] is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"in_reply_to": "<1@example.com>\r\nBcc: x@evil.example"}, "Header values can't contain newlines"),
+        ({"to": "ana@example.com\r\nBcc: x@evil.example"}, "Invalid address"),
+    ],
+    ids=["BadHeaderError", "address"],
+)
+def test_a_poison_email_is_failed_at_once_with_its_reason_and_never_queued_again(smtp_inbox, fields, reason):
+    """A header Django refuses to build: no retry can ever send it."""
+    email = ready(**fields)
+
+    tasks.send_email.delay(email.pk)  # eager here: a raised error would fail the test
+
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == (EmailStatus.FAILED, 1)
+    assert email.last_error.startswith("Cannot be sent: ")
+    assert reason in email.last_error
+    assert smtp_inbox == []
+    OutboundEmail.objects.filter(pk=email.pk).update(updated_at=timezone.now() - timedelta(days=1))
+    assert services.email_requeue_stale() == 0
+
+
+def test_an_email_that_keeps_failing_is_given_up_by_the_sweep_with_its_last_error(settings, smtp_inbox):
+    settings.EMAIL_MAX_ATTEMPTS = 3
+    tired = ready(attempts=3, last_error="storage unreachable")
+    fresh = ready(attempts=1, last_error="connection refused", subject="Second try")
+    OutboundEmail.objects.update(updated_at=timezone.now() - timedelta(days=1))
+
+    assert services.email_requeue_stale() == 1  # the fresh one, sent by the (eager) task
+
+    tired.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (tired.status, tired.last_error) == (EmailStatus.FAILED, "Gave up after 3 attempts. storage unreachable")
+    assert fresh.status == EmailStatus.SENT
+    assert [parse(envelope)["Subject"] for envelope in smtp_inbox] == ["Second try"]
