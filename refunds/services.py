@@ -963,8 +963,11 @@ def _lock_claim(claim_id: int) -> Claim:
 
 
 def _amount(value, currency: str) -> Decimal:
+    text = str(value).strip()
+    if not text.isascii():
+        raise ValidationError(f"{text} is not an amount: write it with the digits 0-9.")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except ArithmeticError:
         raise ValidationError(f"{value!r} is not an amount.") from None
     if not amount.is_finite() or amount < 0:
