@@ -440,8 +440,9 @@ def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason
                 line = by_id.get(change.line_id)
                 if line is None:
                     raise ValidationError("That line is not on this refund.")
+                # Finance's reason is the adjustment event's, never the line's: the line's reason (the
+                # inspector's, written for the customer) is what the refund email quotes.
                 line.amount, line.amount_to_enter = amount, False
-                line.reason = reason.strip()
             else:
                 if change.kind == LineKind.RETURN_SHIPPING:
                     raise ValidationError(
@@ -457,12 +458,11 @@ def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason
                     kind=change.kind,
                     description=change.description.strip()[:255],
                     amount=amount,
-                    reason=reason.strip(),
                 )
                 new_lines.append(line)
         check_lines(refund, lines + new_lines)
         for line in lines:
-            line.save(update_fields=["amount", "amount_to_enter", "reason"])
+            line.save(update_fields=["amount", "amount_to_enter"])
         RefundLine.objects.bulk_create(new_lines)
         old_total, refund.total = refund.total, lines_total(lines + new_lines)
         refund.save(update_fields=["total", "updated_at"])
