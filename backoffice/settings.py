@@ -256,6 +256,12 @@ SLA_ESCALATION_GROUP = env("SLA_ESCALATION_GROUP", default="Manager")
 EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900)
 # An email still not sent after this many attempts (the task's 9, or the sweep's) is failed, its last error kept.
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
+# Photos without a thumbnail this long after upload are queued again by beat, at most this many a run,
+# until a photo has had THUMBNAIL_MAX_ATTEMPTS (its last error stays on the row).
+THUMBNAIL_REQUEUE_AFTER_SECONDS = env.int("THUMBNAIL_REQUEUE_AFTER_SECONDS", default=600)
+THUMBNAIL_REQUEUE_BATCH = env.int("THUMBNAIL_REQUEUE_BATCH", default=500)
+THUMBNAIL_MAX_ATTEMPTS = env.int("THUMBNAIL_MAX_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["requeue-thumbnails"] = {"task": "returns.tasks.requeue_thumbnails", "schedule": 300.0}
 
 # --- Reports and exports ----------------------------------------------------------
 # Exports of at most this many rows stream to the browser; larger ones are a Celery task

@@ -968,13 +968,55 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
 
 
 def evidence_make_thumbnail(*, evidence_id: int) -> None:
+    """Make a photo's thumbnail; a failure is counted on the row with its reason, never raised.
+
+    The thumbnail sweep tries again later (the broker may have been down, storage may have failed),
+    until ``THUMBNAIL_MAX_ATTEMPTS``: then the error stays on the row and the claim page shows the
+    photo without a thumbnail.
+    """
     evidence = Evidence.objects.get(pk=evidence_id)
     if evidence.thumbnail or evidence.kind != EvidenceKind.PHOTO:
         return
-    with evidence.file.open("rb") as original:
-        thumbnail = uploads.make_thumbnail(original.read())
-    evidence.thumbnail.save("thumb.jpg", ContentFile(thumbnail), save=False)
-    Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(thumbnail=evidence.thumbnail.name)
+    if evidence.thumbnail_attempts >= settings.THUMBNAIL_MAX_ATTEMPTS:
+        return
+    try:
+        with evidence.file.open("rb") as original:
+            thumbnail = uploads.make_thumbnail(original.read())
+        evidence.thumbnail.save("thumb.jpg", ContentFile(thumbnail), save=False)
+    except Exception as error:  # a damaged photo, storage down, a bug: all counted, none loops
+        Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(
+            thumbnail_attempts=F("thumbnail_attempts") + 1,
+            thumbnail_error=single_line(f"{type(error).__name__}: {error}")[:2000],
+        )
+        log.warning("thumbnail of evidence %s not made: %s", evidence_id, error)
+        return
+    Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(
+        thumbnail=evidence.thumbnail.name, thumbnail_attempts=F("thumbnail_attempts") + 1, thumbnail_error=""
+    )
+
+
+def evidence_requeue_thumbnails() -> int:
+    """Queue the thumbnails of photos still without one (the broker lost the task, or it failed); how many.
+
+    Photos uploaded within ``THUMBNAIL_REQUEUE_AFTER_SECONDS`` are left to their own task; one that has
+    had ``THUMBNAIL_MAX_ATTEMPTS`` attempts is left with its error.
+    """
+    from returns import tasks
+
+    cutoff = timezone.now() - timedelta(seconds=settings.THUMBNAIL_REQUEUE_AFTER_SECONDS)
+    missing = list(
+        Evidence.objects.filter(
+            kind=EvidenceKind.PHOTO,
+            thumbnail="",
+            uploaded_at__lt=cutoff,
+            thumbnail_attempts__lt=settings.THUMBNAIL_MAX_ATTEMPTS,
+        )
+        .order_by("uploaded_at")
+        .values_list("pk", flat=True)[: settings.THUMBNAIL_REQUEUE_BATCH]
+    )
+    for evidence_id in missing:
+        tasks.make_evidence_thumbnail.delay(evidence_id)
+    return len(missing)
 
 
 # --- Emails -------------------------------------------------------------

@@ -5,12 +5,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from core.text import has_control_characters, single_line
 from returns import money, services, tasks
-from returns.models import EmailStatus, Order, OutboundEmail
+from returns.models import EmailStatus, Evidence, Order, OutboundEmail
 from returns.orders import orders_upsert
+from returns.tests.factories import ClaimItemFactory
 from returns.tests.test_emails import parse
 from returns.tests.test_orders import line, order
 
@@ -120,3 +123,43 @@ def test_an_amount_in_other_digits_is_refused(text):
 
 def test_an_amount_in_ascii_digits_is_read():
     assert money.parse_amount(" 12.50 ", "USD") == Decimal("12.50")
+
+
+# --- Thumbnails: the sweep, and a failure counted on the row ----------------------------------------
+
+
+def photo_upload(name="box.png"):
+    from returns.tests.test_upload_limits import solid_png_bytes
+
+    return SimpleUploadedFile(name, solid_png_bytes(), content_type="image/png")
+
+
+def test_the_sweep_makes_the_thumbnail_the_broker_lost_and_leaves_fresh_uploads(cs, s3_objects):
+    claim = ClaimItemFactory().claim
+    # a plain django_db test never commits: the upload's on-commit task is lost, as with the broker down
+    lost = services.evidence_add(claim_id=claim.pk, by=cs, upload=photo_upload("lost.png"))
+    fresh = services.evidence_add(claim_id=claim.pk, by=cs, upload=photo_upload("fresh.png"))
+    Evidence.objects.filter(pk=lost.pk).update(uploaded_at=timezone.now() - timedelta(hours=1))
+
+    assert tasks.requeue_thumbnails.delay().get() == 1  # the task runs eagerly here
+
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.thumbnail.name in s3_objects() and (lost.thumbnail_attempts, lost.thumbnail_error) == (1, "")
+    assert not fresh.thumbnail
+
+
+def test_a_photo_whose_thumbnail_fails_keeps_the_reason_and_the_sweep_gives_up(cs, settings):
+    settings.THUMBNAIL_MAX_ATTEMPTS = 2
+    claim = ClaimItemFactory().claim
+    evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=photo_upload())
+    default_storage.delete(evidence.file.name)  # the stored photo is gone: every attempt fails
+    Evidence.objects.filter(pk=evidence.pk).update(uploaded_at=timezone.now() - timedelta(hours=1))
+
+    runs = [services.evidence_requeue_thumbnails() for _ in range(3)]
+
+    evidence.refresh_from_db()
+    assert runs == [1, 1, 0]
+    assert evidence.thumbnail_attempts == 2
+    assert evidence.thumbnail_error == f"FileNotFoundError: File does not exist: {evidence.file.name}"
+    assert not evidence.thumbnail
