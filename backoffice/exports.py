@@ -496,6 +496,34 @@ def export_write_to_storage(*, model_label: str, fmt: str, query_string: str, us
     return stored
 
 
+def export_record_failure(*, model_label: str, fmt: str, user_id: int, error: Exception) -> StoredExport:
+    """The export task failed: a row keeps the reason (deleted with the others after its lifetime), the
+    manager is emailed it."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    from core.text import single_line
+    from returns import tasks
+
+    user = get_user_model().objects.get(pk=user_id)
+    reason = single_line(f"{type(error).__name__}: {error}")[:2000]
+    with transaction.atomic():
+        row = StoredExport.objects.create(
+            user=user, error=reason, expires_at=timezone.now() + timedelta(seconds=link_expire_seconds())
+        )
+        if user.email:
+            context = {"user": user, "export": export_for(apps.get_model(model_label)), "fmt": fmt, "reason": reason}
+            email = OutboundEmail.objects.create(
+                template="export_failed",
+                to=user.email,
+                subject=f"Your export could not be made: {context['export'].name}",
+                body_text=render_to_string("emails/export_failed.txt", context),
+                body_html=render_to_string("emails/export_failed.html", context),
+            )
+            transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
+    return row
+
+
 def signed_url(stored: str) -> str:
     """The emailed link: through the file view (owner only), signed, expiring with the stored file."""
     from backoffice.files import file_link
@@ -511,7 +539,8 @@ def exports_delete_expired() -> int:
     """
     deleted = 0
     for export in StoredExport.objects.filter(expires_at__lte=timezone.now()).order_by("pk"):
-        default_storage.delete(export.file.name)
+        if export.file.name:  # a failed export's row has none
+            default_storage.delete(export.file.name)
         export.delete()
         deleted += 1
     return deleted

@@ -167,3 +167,24 @@ def test_cleanup_task_deletes_exports_on_s3(client, manager, settings, s3_object
     assert stored not in s3_objects()
     assert not StoredExport.objects.exists()
     assert client.get(link).status_code == 404
+
+
+def test_a_failed_export_is_recorded_with_its_reason_and_the_manager_emailed(manager, django_user_model):
+    from backoffice.tasks import export_to_storage
+
+    ClaimFactory()
+    # the manager lost the role between the click and the task
+    manager.groups.clear()
+
+    result = export_to_storage.apply(
+        kwargs={"model_label": "returns.claim", "fmt": "csv", "query_string": "", "user_id": manager.pk}
+    )
+
+    assert result.failed()
+    row = StoredExport.objects.get(user=manager)
+    assert (row.file.name, row.error) == ("", "PermissionError: boss may not export")
+    email = OutboundEmail.objects.get(template="export_failed")
+    assert email.to == "boss@staff.example.com"
+    assert "could not be made" in email.body_text and "PermissionError: boss may not export" in email.body_text
+    StoredExport.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert exports.exports_delete_expired() == 1
