@@ -68,7 +68,8 @@ def _uploads_refused() -> HttpResponse:
         "size": settings.UPLOAD_MAX_REQUEST_BYTES // (1024 * 1024),
     }
     body = format_html(
-        '<!doctype html><html><head><meta charset="utf-8"><title>{}</title></head>'
+        '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+        "<title>{}</title></head>"
         "<body><h1>{}</h1><p>{}</p><p>{}</p></body></html>",
         _("Too much to upload at once"),
         _("Too much to upload at once"),
