@@ -45,8 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Before anything reads the body: a request's uploads capped in size and number.
-    "backoffice.middleware.UploadLimitMiddleware",
+    # Before anything reads the body: uploads capped in size and number, NUL characters refused.
+    "backoffice.middleware.InputLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
