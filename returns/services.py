@@ -1083,7 +1083,8 @@ def _thread_headers(email: OutboundEmail) -> dict:
         headers["References"] = email.references or email.in_reply_to
     if email.written_by_id is None:
         headers["Auto-Submitted"] = "auto-generated"
-    return headers
+    # Message-IDs can come from a customer's email (decoded, they may hold a line break): one line each.
+    return {name: single_line(value) for name, value in headers.items()}
 
 
 def email_requeue_stale() -> int:

@@ -80,7 +80,7 @@ def test_a_subject_with_a_line_break_is_sent_on_one_line(smtp_inbox):
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"in_reply_to": "<1@example.com>\r\nBcc: x@evil.example"}, "Header values can't contain newlines"),
+        ({"reply_to": "support@example.com\r\nBcc: x@evil.example"}, "Header values can't contain newlines"),
         ({"to": "ana@example.com\r\nBcc: x@evil.example"}, "Invalid address"),
     ],
     ids=["BadHeaderError", "address"],
@@ -163,3 +163,14 @@ def test_a_photo_whose_thumbnail_fails_keeps_the_reason_and_the_sweep_gives_up(c
     assert evidence.thumbnail_attempts == 2
     assert evidence.thumbnail_error == f"FileNotFoundError: File does not exist: {evidence.file.name}"
     assert not evidence.thumbnail
+
+
+def test_threading_headers_from_a_customers_email_are_sent_on_one_line(smtp_inbox):
+    email = ready(in_reply_to="<1@customer.example>\r\nBcc: x@evil.example", references="<0@customer.example>\n")
+
+    services.email_send(email_id=email.pk)
+
+    [envelope] = smtp_inbox
+    message = parse(envelope)
+    assert message["In-Reply-To"] == "<1@customer.example> Bcc: x@evil.example"
+    assert message["Bcc"] is None and envelope.rcpt_tos == ["ana@example.com"]
