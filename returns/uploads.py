@@ -154,7 +154,7 @@ def _clean_photo(data: bytes, name: str) -> tuple[bytes, str]:
         raise RejectedUpload(f"“{name}” is not a photo or video we can read; we accept {accepted}.") from None
     except RejectedUpload:
         raise
-    except (OSError, SyntaxError, ValueError, struct.error) as error:
+    except (OSError, SyntaxError, ValueError, IndexError, struct.error) as error:
         raise RejectedUpload(f"“{name}” is damaged and cannot be read ({error}).") from None
 
 
