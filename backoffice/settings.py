@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: uploads capped in size and number, NUL characters refused.
+    "backoffice.middleware.InputLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +87,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Staff log in through the admin; an unsafe or missing ?next= lands on the admin's home, not a 404.
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -100,14 +106,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
-# Files: S3-compatible object storage when a bucket is named, else media/.
+# Files: S3-compatible object storage when a bucket is named, else media/. Both private: every file
+# is reached through backoffice.files.private_file, by a signed link valid this long (docs/security.md).
+FILE_LINK_MAX_AGE_SECONDS = env.int("FILE_LINK_MAX_AGE_SECONDS", default=3600)
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "backoffice.files.PrivateS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
@@ -118,14 +125,15 @@ if AWS_STORAGE_BUCKET_NAME:
             "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="auto"),
             "default_acl": None,  # private bucket
             "querystring_auth": True,  # signed, time-limited URLs
+            # The presigned URL the file view redirects to lives this long (a video is read in ranges).
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=900),
             "file_overwrite": False,
         },
     }
 else:
     _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+        "BACKEND": "backoffice.files.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
     }
 STORAGES = {
     "default": _default_storage,
@@ -227,6 +235,12 @@ RETURN_LINK_MAX_AGE_DAYS = env.int("RETURN_LINK_MAX_AGE_DAYS", default=90)
 EVIDENCE_MAX_IMAGE_BYTES = env.int("EVIDENCE_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_VIDEO_BYTES = env.int("EVIDENCE_MAX_VIDEO_BYTES", default=200 * 1024 * 1024)
 EVIDENCE_MAX_PIXELS = env.int("EVIDENCE_MAX_PIXELS", default=60_000_000)
+# One request's uploads: at most this many files and bytes in all (a page says so), read into temporary
+# files above FILE_UPLOAD_MAX_MEMORY_SIZE (Django's default, 2.5 MB) so a large one never sits in memory.
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
+UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_BYTES", default=250 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # SLAs: "get back to you within 24 hours"; refunds "processed within 5-7 working days".
 SLA_FIRST_RESPONSE_HOURS = env.int("SLA_FIRST_RESPONSE_HOURS", default=24)
 SLA_REMIND_BEFORE_HOURS = env.int("SLA_REMIND_BEFORE_HOURS", default=4)
@@ -245,13 +259,22 @@ SLA_ESCALATION_GROUP = env("SLA_ESCALATION_GROUP", default="Manager")
 # An email still 'ready' this long after its last attempt is queued again; longer
 # than the send task's longest retry back-off (600 s), so it only catches lost messages.
 EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900)
+# An email still not sent after this many attempts (the task's 9, or the sweep's) is failed, its last error kept.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
+# Photos without a thumbnail this long after upload are queued again by beat, at most this many a run,
+# until a photo has had THUMBNAIL_MAX_ATTEMPTS (its last error stays on the row).
+THUMBNAIL_REQUEUE_AFTER_SECONDS = env.int("THUMBNAIL_REQUEUE_AFTER_SECONDS", default=600)
+THUMBNAIL_REQUEUE_BATCH = env.int("THUMBNAIL_REQUEUE_BATCH", default=500)
+THUMBNAIL_MAX_ATTEMPTS = env.int("THUMBNAIL_MAX_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["requeue-thumbnails"] = {"task": "returns.tasks.requeue_thumbnails", "schedule": 300.0}
 
 # --- Reports and exports ----------------------------------------------------------
 # Exports of at most this many rows stream to the browser; larger ones are a Celery task
 # that stores the file and emails a link (backoffice/exports.py).
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=20_000)
-# The emailed link's lifetime (S3 presigned URLs: at most 7 days).
+# The emailed link's lifetime, and the stored file's: beat deletes it after that.
 EXPORT_LINK_EXPIRE_SECONDS = env.int("EXPORT_LINK_EXPIRE_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["delete-expired-exports"] = {"task": "backoffice.tasks.delete_expired_exports", "schedule": 900.0}
 
 # --- The store's webhooks ---------------------------------------------------------
 # The secret Shopify signs each webhook with (X-Shopify-Hmac-Sha256): the app's client secret, or the
