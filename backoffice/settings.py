@@ -51,8 +51,6 @@ MIDDLEWARE = [
     # First: every later line of this request's logs carries its id (docs/operations.md).
     "backoffice.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files from STATIC_ROOT before any other work: one gunicorn command serves the whole admin.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,8 +102,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Production (after collectstatic): hashed, compressed copies that WhiteNoise serves with a one-year
-# cache header. Off by default: that storage needs collectstatic's manifest before any page renders.
+# cache header. Off by default (the development server and the tests' live server serve static files
+# themselves): that storage needs collectstatic's manifest before any page renders.
 STATIC_MANIFEST = env.bool("DJANGO_STATIC_MANIFEST", default=False)
+if STATIC_MANIFEST:
+    # Static files from STATIC_ROOT before any other work: one gunicorn command serves the whole admin.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
@@ -221,6 +226,15 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
 LOGGING = logs.logging_config(level=env("LOG_LEVEL", default="INFO"), fmt=env("LOG_FORMAT", default="json"))
 # The worker keeps the LOGGING above instead of installing its own root handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Health (backoffice/health.py): beat queues a heartbeat every minute; the full check fails once the last one
+# a worker recorded is older than this. A heartbeat not run within a minute is dropped (expires), so a backlog
+# worked off later does not pass for a live beat.
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["beat-heartbeat"] = {
+    "task": "backoffice.tasks.beat_heartbeat",
+    "schedule": 60.0,
+    "options": {"expires": 60},
+}
 # Error reporting, only when a DSN is set (https://<key>@<host>/<project>).
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:

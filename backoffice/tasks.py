@@ -37,3 +37,11 @@ def export_to_storage(*, model_label: str, fmt: str, query_string: str, user_id:
     from backoffice.exports import export_write_to_storage
 
     return export_write_to_storage(model_label=model_label, fmt=fmt, query_string=query_string, user_id=user_id)
+
+
+@shared_task
+def beat_heartbeat() -> None:
+    """Every minute (beat): proves that beat schedules and a worker runs; read by the full health check."""
+    from backoffice import health
+
+    health.heartbeat_record(health.BEAT)
