@@ -84,6 +84,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN and wait for it instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds a web process or worker keeps its PostgreSQL connection between requests (checked before reuse).
+# 0 opens one per request: a fork of a PostgreSQL backend and its authentication, each time. Production sets
+# 60 (docs/operations.md: "Load"); the embedded run and the tests keep 0.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/load.py                      # 100,000 claims, 50 users, 5 minutes
     .venv/bin/python benchmarks/load.py --minutes 2 --users 20 --web-workers 3
-    .venv/bin/python benchmarks/load.py --profile            # cProfile of the pages, no load
+    .venv/bin/python benchmarks/load.py --conn-max-age 0     # a new PostgreSQL connection per request
 
 On loopback only: PostgreSQL and Redis on 127.0.0.1 (started as scripts/test.sh does when they are down),
 a bench database (name containing ``bench``) seeded by ``manage.py seed_volume`` up to ``--claims``, static
@@ -29,10 +29,7 @@ from locust.env import Environment  # isort: skip
 
 import argparse
 import collections
-import cProfile
-import io
 import os
-import pstats
 import random
 import re
 import secrets
@@ -71,7 +68,12 @@ def parse_args():
     parser.add_argument("--single-rounds", type=int, default=8, help="single-user passes over each role's pages")
     parser.add_argument("--web-workers", type=int, default=None, help="gunicorn processes (default: its config)")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per process")
-    parser.add_argument("--profile", action="store_true", help="profile each page in this process, no load")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="DATABASE_CONN_MAX_AGE (production: 60; 0 = a connection a request)",
+    )
     return parser.parse_args()
 
 
@@ -114,6 +116,7 @@ def stack_env(args, port: int) -> dict[str, str]:
         "DJANGO_STATIC_ROOT": str(RUN_DIR / "static"),
         "MEDIA_ROOT": str(RUN_DIR / "media"),
         "DATABASE_URL": args.database,
+        "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
         "CELERY_BROKER_URL": args.redis,
         "CACHE_URL": args.redis,
         "EMAIL_URL": "consolemail://",
@@ -458,62 +461,6 @@ def machine_load() -> str:
     return f"{os.cpu_count()} CPUs, load average {one:.2f} (1 min) {five:.2f} (5 min)"
 
 
-def profile_pages() -> None:
-    """cProfile of each page once warm, through Django's test client in this process (production settings)."""
-    from django.test import Client
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    for role, pages in WORKLOAD.items():
-        client = Client()
-        client.cookies["sessionid"] = SESSIONS[role].pop()
-        for page, _weight in pages:
-            if page in (claim_approve, refund_approve):
-                continue
-            fake = _ProfileClient(client)
-            page(fake)  # warm: templates compiled, caches filled
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for _ in range(5):
-                page(fake)
-            profiler.disable()
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            print(f"\n=== {fake.name} ({fake.path}): {stats.total_tt / 5 * 1000:.0f} ms a request, top by own time")
-            stats.sort_stats("tottime").print_stats(12)
-            print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
-
-
-class _ProfileClient:
-    """The page functions' client interface over Django's test client."""
-
-    def __init__(self, client):
-        self.client = client
-        self.cookies = {"csrftoken": ""}
-
-    def get(self, path, name, **kwargs):
-        self.name, self.path = name, path
-        response = self.client.get(path)
-        return _Done(response)
-
-
-class _Done:
-    def __init__(self, response):
-        self.status_code, self.content = response.status_code, getattr(response, "content", b"")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def failure(self, message):
-        print(f"  profile: {message}")
-
-    def success(self):
-        pass
-
-
 def main() -> None:
     global WORK
     args = parse_args()
@@ -530,14 +477,14 @@ def main() -> None:
         f"  data      {len(WORK.requested):,} requested claims and {len(WORK.proposed_refunds):,} proposed refunds "
         f"to act on; {args.claims:,} claims"
     )
-    SESSIONS.update(staff_sessions(len(ROLES)))  # one per role: the single-user phase (or the profile)
-    if args.profile:
-        profile_pages()
-        return
+    SESSIONS.update(staff_sessions(len(ROLES)))  # one per role: the single-user phase
     processes = start_stack(env)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        print(f"  stack     gunicorn on {base_url} ({env.get('WEB_CONCURRENCY', 'default')} processes), a worker")
+        print(
+            f"  stack     gunicorn on {base_url} ({env.get('WEB_CONCURRENCY', 'default')} processes, "
+            f"{args.threads} thread(s) each), a worker; DATABASE_CONN_MAX_AGE {args.conn_max_age}"
+        )
         started = time.monotonic()
         single = single_user(base_url, args.single_rounds)
         print(
