@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every later line of this request's logs carries its id (docs/operations.md).
     "backoffice.logs.RequestIdMiddleware",
+    # Then the health URLs, before the host check and the HTTPS redirect (backoffice/health.py).
+    "backoffice.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -157,3 +157,32 @@ def test_full_check_fails_before_any_heartbeat(client, redis_cache):
 
     assert response.status_code == 500
     assert "BeatHeartbeat(): Unavailable: No heartbeat from beat yet" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_probes_by_address_over_plain_http_reach_the_health_urls(client, settings):
+    """A load balancer probes each instance by its address, over HTTP, behind an HTTPS-only site."""
+    settings.ALLOWED_HOSTS = ["rma.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+
+    live = client.get("/health/live/", HTTP_HOST="10.0.3.7:8000")
+    page = client.get("/admin/login/", HTTP_HOST="10.0.3.7:8000")
+    site = client.get("/admin/login/", HTTP_HOST="rma.example.com")
+
+    assert live.status_code == 200
+    assert live.content == b"ok\n"
+    assert page.status_code == 400  # every other URL still checks the host
+    assert site.status_code == 301  # and redirects to HTTPS
+    assert site["Location"] == "https://rma.example.com/admin/login/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readiness_probe_by_address_renders_its_page(client, settings, redis_cache):
+    settings.ALLOWED_HOSTS = ["rma.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = client.get("/health/ready/", HTTP_HOST="10.0.3.7:8000")
+
+    assert response.status_code == 200
+    assert b"Database" in response.content
+    assert response["Content-Type"].startswith("text/html")
