@@ -250,6 +250,8 @@ class Work:
             self.claims = cursor.fetchall()
             cursor.execute("SELECT id FROM returns_claim WHERE status = 'requested' ORDER BY random()")
             self.requested = collections.deque(row[0] for row in cursor.fetchall())
+            cursor.execute("SELECT id FROM returns_claim WHERE status = 'awaiting_customer' ORDER BY random()")
+            self.awaiting = collections.deque(row[0] for row in cursor.fetchall())
             cursor.execute("SELECT id FROM refunds_refund WHERE status = 'proposed' ORDER BY random()")
             self.proposed_refunds = collections.deque(row[0] for row in cursor.fetchall())
             cursor.execute("SELECT id FROM refunds_refund ORDER BY random() LIMIT 2000")
@@ -309,11 +311,25 @@ def claim_page(c):
     get(c, "claim page", f"/admin/returns/claim/{WORK.claim()[0]}/change/")
 
 
-def claim_approve(c):
+def claim_ask_for_photo(c):
+    """The seeded requested claims lack the whole-package photo the policy needs before approval: ask for it."""
     if WORK.requested:
         claim_id = WORK.requested.popleft()
-        post(c, "approve claim", f"/admin/returns/claim/{claim_id}/act/approve/", {})
+        message = "Please send a photo of the whole package, as it arrived."
+        post(
+            c, "ask for information", f"/admin/returns/claim/{claim_id}/act/ask_for_information/", {"message": message}
+        )
         get(c, "claim page", f"/admin/returns/claim/{claim_id}/change/")
+        WORK.awaiting.append(claim_id)
+
+
+def claim_record_answer(c):
+    """The customer's emailed answer, typed in: the claim is back in the queue (and asked again later)."""
+    if WORK.awaiting:
+        claim_id = WORK.awaiting.popleft()
+        answer = "Photo attached to my email."
+        post(c, "record answer", f"/admin/returns/claim/{claim_id}/act/record_customer_answer/", {"answer": answer})
+        WORK.requested.append(claim_id)
 
 
 def inspection_queue(c):
@@ -352,7 +368,13 @@ def export_csv(c):
 
 
 WORKLOAD = {
-    "cs": [(claim_list_requested, 3), (claim_search, 3), (claim_page, 4), (claim_approve, 1)],
+    "cs": [
+        (claim_list_requested, 3),
+        (claim_search, 3),
+        (claim_page, 4),
+        (claim_ask_for_photo, 1),
+        (claim_record_answer, 1),
+    ],
     "warehouse": [(inspection_queue, 3), (receive_page, 2), (claim_search, 2), (claim_page, 3)],
     "finance": [(refund_queue, 3), (refund_page, 3), (refund_approve, 1), (claim_page, 1)],
     "manager": [(dashboard, 2), (sla_report, 1), (claim_list, 2), (export_csv, 1), (claim_page, 1)],
@@ -456,6 +478,25 @@ def report(single: Recorder, loaded: Recorder, seconds: float) -> None:
         print(f"  error x{n}: {message}")
 
 
+def state_changes() -> str:
+    """What the staff's buttons did, read back from the database: their events and approvals."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.action, count(*) FROM returns_claimevent e JOIN auth_user u ON u.id = e.actor_id "
+            "WHERE u.username LIKE 'load-%' AND e.created_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 1"
+        )
+        claims = ", ".join(f"{action} {n}" for action, n in cursor.fetchall()) or "none"
+        cursor.execute(
+            "SELECT count(*) FROM refunds_refund r JOIN auth_user u ON u.id = r.approved_by_id "
+            "WHERE u.username LIKE 'load-%' AND r.approved_at > now() - interval '1 hour'"
+        )
+        (refunds,) = cursor.fetchone()
+    connection.close()
+    return f"\nrecorded in the last hour by the load's staff: claim events: {claims}; refunds approved: {refunds}"
+
+
 def machine_load() -> str:
     one, five, _ = os.getloadavg()
     return f"{os.cpu_count()} CPUs, load average {one:.2f} (1 min) {five:.2f} (5 min)"
@@ -474,8 +515,8 @@ def main() -> None:
     print(f"  machine   {machine_load()} at the start")
     WORK = Work()
     print(
-        f"  data      {len(WORK.requested):,} requested claims and {len(WORK.proposed_refunds):,} proposed refunds "
-        f"to act on; {args.claims:,} claims"
+        f"  data      {args.claims:,} claims; to act on: {len(WORK.requested):,} requested and {len(WORK.awaiting):,} "
+        f"awaiting claims, {len(WORK.proposed_refunds):,} proposed refunds"
     )
     SESSIONS.update(staff_sessions(len(ROLES)))  # one per role: the single-user phase
     processes = start_stack(env)
@@ -495,6 +536,7 @@ def main() -> None:
         loaded, seconds = load(base_url, args)
         print(f"  after     {machine_load()}")
         report(single, loaded, seconds)
+        print(state_changes())
     finally:
         stop_stack(processes)
 
