@@ -497,6 +497,40 @@ def state_changes() -> str:
     return f"\nrecorded in the last hour by the load's staff: claim events: {claims}; refunds approved: {refunds}"
 
 
+def cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """User + system CPU time of the stack's processes and their children (gunicorn's workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending, total, seen = [p.pid for p in processes], 0.0, set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task_dir in Path(f"/proc/{pid}/task").iterdir():
+                pending += [int(child) for child in (task_dir / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on the machine (other databases' too: read it as an upper bound)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if name.startswith("postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def machine_load() -> str:
     one, five, _ = os.getloadavg()
     return f"{os.cpu_count()} CPUs, load average {one:.2f} (1 min) {five:.2f} (5 min)"
@@ -533,8 +567,15 @@ def main() -> None:
         )
         SESSIONS.update(staff_sessions(args.users))
         print(f"  load      {args.users} users for {args.minutes:g} min; {machine_load()} before", flush=True)
+        cpu_before, pg_before = cpu_seconds(processes), postgres_cpu_seconds()
         loaded, seconds = load(base_url, args)
+        cpu, pg = cpu_seconds(processes) - cpu_before, postgres_cpu_seconds() - pg_before
+        requests = sum(len(v) for v in loaded.times.values())
         print(f"  after     {machine_load()}")
+        print(
+            f"  CPU       gunicorn + worker {cpu:.0f} s = {cpu / seconds:.2f} of {os.cpu_count()} CPUs, "
+            f"{cpu / max(requests, 1) * 1000:.0f} ms a request; all PostgreSQL processes {pg / seconds:.2f} CPUs"
+        )
         report(single, loaded, seconds)
         print(state_changes())
     finally:
