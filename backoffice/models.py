@@ -1,4 +1,4 @@
-"""The back-office's own rows: exports stored for their owner until their lifetime ends.
+"""The back-office's own rows: exports stored for their owner until their lifetime ends, and heartbeats.
 
 The module also makes Django send post_migrate for this app (see apps.py).
 """
@@ -21,3 +21,14 @@ class StoredExport(models.Model):
 
     def __str__(self):
         return self.file.name or f"failed export {self.pk}"
+
+
+class Heartbeat(models.Model):
+    """When a periodic process last proved alive: beat's ``beat_heartbeat`` task writes ``beat`` every minute,
+    and the full health check fails when it is older than ``HEALTH_BEAT_MAX_AGE_SECONDS`` (backoffice/health.py)."""
+
+    name = models.CharField(primary_key=True, max_length=40)
+    at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} at {self.at.isoformat()}"

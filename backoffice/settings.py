@@ -12,7 +12,7 @@ from pathlib import Path
 import environ
 from django.templatetags.static import static
 
-from backoffice import theme
+from backoffice import logs, theme
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its templates render /health/'s page (backoffice/health.py).
+    "health_check",
     "returns",
     "shipments",
     "inspections",
@@ -49,6 +51,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later line of this request's logs carries its id (docs/operations.md).
+    "backoffice.logs.RequestIdMiddleware",
+    # Then the health URLs, before the host check and the HTTPS redirect (backoffice/health.py).
+    "backoffice.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body: uploads capped in size and number, NUL characters refused.
     "backoffice.middleware.InputLimitMiddleware",
@@ -85,6 +91,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN and wait for it instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds a web process or worker keeps its PostgreSQL connection between requests (checked before reuse).
+# 0 opens one per request: a fork of a PostgreSQL backend and its authentication, each time. Production sets
+# 60 (docs/operations.md: "Load"); the embedded run and the tests keep 0.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Staff log in through the admin; an unsafe or missing ?next= lands on the admin's home, not a 404.
@@ -105,7 +116,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Production (after collectstatic): hashed, compressed copies that WhiteNoise serves with a one-year
+# cache header. Off by default (the development server and the tests' live server serve static files
+# themselves): that storage needs collectstatic's manifest before any page renders.
+STATIC_MANIFEST = env.bool("DJANGO_STATIC_MANIFEST", default=False)
+if STATIC_MANIFEST:
+    # Static files from STATIC_ROOT before any other work: one gunicorn command serves the whole admin.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
 # Files: S3-compatible object storage when a bucket is named, else media/. Both private: every file
@@ -137,7 +158,11 @@ else:
     }
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 
 # Email: files under var/emails unless EMAIL_URL names an SMTP server.
@@ -214,12 +239,28 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+# --- Operations (docs/operations.md) ------------------------------------------------
+# One JSON object a line on stderr ("text" for people), with the request's or task's id on each.
+LOGGING = logs.logging_config(level=env("LOG_LEVEL", default="INFO"), fmt=env("LOG_FORMAT", default="json"))
+# The worker keeps the LOGGING above instead of installing its own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Health (backoffice/health.py): beat queues a heartbeat every minute; the full check fails once the last one
+# a worker recorded is older than this. A heartbeat not run within a minute is dropped (expires), so a backlog
+# worked off later does not pass for a live beat.
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["beat-heartbeat"] = {
+    "task": "backoffice.tasks.beat_heartbeat",
+    "schedule": 60.0,
+    "options": {"expires": 60},
 }
+# Error reporting, only when a DSN is set (https://<key>@<host>/<project>).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    logs.sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- After-sales settings -------------------------------------------------
 # Where customers send their parcels; the approval email prints it.

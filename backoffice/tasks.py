@@ -53,3 +53,11 @@ def delete_expired_exports() -> int:
     from backoffice.exports import exports_delete_expired
 
     return exports_delete_expired()
+
+
+@shared_task
+def beat_heartbeat() -> None:
+    """Every minute (beat): proves that beat schedules and a worker runs; read by the full health check."""
+    from backoffice import health
+
+    health.heartbeat_record(health.BEAT)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from backoffice import files, sla, views
+from backoffice import files, health, sla, views
 from shipments import views as shipment_views
 from stores import views as store_views
 
@@ -20,4 +20,8 @@ urlpatterns = [
     path("stores/shopify/webhooks/", store_views.shopify_webhook, name="shopify-webhooks"),
     # The customer's own pages: find the order, claim, follow the claim (signed links, no login).
     path("portal/", include("portal.urls")),
+    # For the load balancer (live, ready) and monitoring (everything): backoffice/health.py.
+    path("health/live/", health.live, name="health-live"),
+    path("health/ready/", health.ChecksView.as_view(select=health.ready_checks), name="health-ready"),
+    path("health/", health.ChecksView.as_view(select=health.full_checks), name="health"),
 ]

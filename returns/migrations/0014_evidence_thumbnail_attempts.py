@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('returns', '0012_claim_actions_merged'),
+        ('returns', '0013_claim_item_serial_search_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
