@@ -318,3 +318,22 @@ def test_a_type_filter_keeps_the_reason_links_to_that_type(manager_client, data)
     assert _claims(manager_client, _link(page, "SR-A: 1 DOA: Wrong item received claim per 10 units sold (10.0%)")) == {
         data["c1"].pk
     }
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("start=9999-12-31", "Choose a day between 2000 and 2099."),
+        ("end=9999-12-31", "Choose a day between 2000 and 2099."),
+        ("start=0001-01-01&end=2026-01-01", "Choose a day between 2000 and 2099."),
+        ("start=2000-01-01", "Choose a period of at most two years (from 01 Jan 2000, until"),
+        ("start=2020-01-01&end=2026-01-01", "Choose a period of at most two years"),
+    ],
+)
+def test_a_crafted_period_is_refused_with_a_message_and_the_default_period_shown(manager_client, query, words):
+    response = manager_client.get(f"/admin/dashboard/?{query}")
+
+    assert response.status_code == 200
+    assert words in response.content.decode()
+    filters = response.context["filters"]
+    assert (filters.end - filters.start).days < dashboard.MAX_DAYS

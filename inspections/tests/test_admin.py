@@ -231,6 +231,26 @@ def test_an_invalid_number_comes_back_as_a_message(client, warehouse_user, recei
     assert 'value="ten"' in response.text
 
 
+@pytest.mark.parametrize(
+    ("amount", "words"),
+    [
+        ("1e30", "Ensure that there are no more than 14 digits in total."),
+        ("100000000000", "Ensure that there are no more than 11 digits before the decimal point."),
+        ("١٠", "Write the number with the digits 0-9."),
+        ("١٠٫٥", "Write the number with the digits 0-9."),
+    ],
+)
+def test_a_crafted_deduction_comes_back_as_a_message(client, warehouse_user, received_claim, amount, words):
+    claim = received_claim()
+    client.force_login(warehouse_user)
+
+    response = post(client, claim, label_present="no", deduction_amount=amount, deduction_reason="No label")
+
+    assert response.status_code == 200
+    assert f"Deduction amount (USD): {words}" in page_messages(response)
+    assert not Inspection.objects.filter(deduction_amount__isnull=False).exists()
+
+
 def test_complete_moves_the_claim_to_inspected_and_shows_the_claim(client, warehouse_user, received_claim):
     claim = received_claim()
     client.force_login(warehouse_user)
