@@ -425,8 +425,6 @@ UNFOLD = {
     },
     "DASHBOARD_CALLBACK": "backoffice.navigation.home",
 }
-# unfold's login form carries no hidden "next": a login from /admin/login/ itself lands on the staff home.
-LOGIN_REDIRECT_URL = "/admin/"
 
 
 # --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------
