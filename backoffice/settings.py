@@ -414,6 +414,9 @@ UNFOLD = {
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")},
     ],
     "SHOW_VIEW_ON_SITE": False,
+    # Django's change history (LogEntry) stays empty: every change is a service writing its own event, shown on
+    # the page's timeline or history table. No button to an empty page.
+    "SHOW_HISTORY": False,
     "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
     "STYLES": [lambda request: static("backoffice/console.css")],
     "SCRIPTS": [lambda request: static("backoffice/console.js")],
