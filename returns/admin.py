@@ -77,6 +77,8 @@ class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     template = "admin/edit_inline/read_only_tabular.html"
+    # unfold repeats each row's name above it; the row's own columns say it
+    hide_title = True
 
     def has_add_permission(self, request, obj=None):
         return False
