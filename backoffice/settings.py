@@ -10,8 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 
-from backoffice import logs
+from backoffice import logs, theme
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -25,6 +26,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # The staff console's theme (docs/console.md): before django.contrib.admin, whose templates it replaces.
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -53,6 +56,8 @@ MIDDLEWARE = [
     # Then the health URLs, before the host check and the HTTPS redirect (backoffice/health.py).
     "backoffice.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: uploads capped in size and number, NUL characters refused.
+    "backoffice.middleware.InputLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -93,6 +98,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Staff log in through the admin; an unsafe or missing ?next= lands on the admin's home, not a 404.
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -118,14 +127,15 @@ if STATIC_MANIFEST:
         MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
         "whitenoise.middleware.WhiteNoiseMiddleware",
     )
-MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
-# Files: S3-compatible object storage when a bucket is named, else media/.
+# Files: S3-compatible object storage when a bucket is named, else media/. Both private: every file
+# is reached through backoffice.files.private_file, by a signed link valid this long (docs/security.md).
+FILE_LINK_MAX_AGE_SECONDS = env.int("FILE_LINK_MAX_AGE_SECONDS", default=3600)
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "backoffice.files.PrivateS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
@@ -136,14 +146,15 @@ if AWS_STORAGE_BUCKET_NAME:
             "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="auto"),
             "default_acl": None,  # private bucket
             "querystring_auth": True,  # signed, time-limited URLs
+            # The presigned URL the file view redirects to lives this long (a video is read in ranges).
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=900),
             "file_overwrite": False,
         },
     }
 else:
     _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+        "BACKEND": "backoffice.files.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
     }
 STORAGES = {
     "default": _default_storage,
@@ -265,6 +276,12 @@ RETURN_LINK_MAX_AGE_DAYS = env.int("RETURN_LINK_MAX_AGE_DAYS", default=90)
 EVIDENCE_MAX_IMAGE_BYTES = env.int("EVIDENCE_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_VIDEO_BYTES = env.int("EVIDENCE_MAX_VIDEO_BYTES", default=200 * 1024 * 1024)
 EVIDENCE_MAX_PIXELS = env.int("EVIDENCE_MAX_PIXELS", default=60_000_000)
+# One request's uploads: at most this many files and bytes in all (a page says so), read into temporary
+# files above FILE_UPLOAD_MAX_MEMORY_SIZE (Django's default, 2.5 MB) so a large one never sits in memory.
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
+UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_BYTES", default=250 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # SLAs: "get back to you within 24 hours"; refunds "processed within 5-7 working days".
 SLA_FIRST_RESPONSE_HOURS = env.int("SLA_FIRST_RESPONSE_HOURS", default=24)
 SLA_REMIND_BEFORE_HOURS = env.int("SLA_REMIND_BEFORE_HOURS", default=4)
@@ -283,13 +300,22 @@ SLA_ESCALATION_GROUP = env("SLA_ESCALATION_GROUP", default="Manager")
 # An email still 'ready' this long after its last attempt is queued again; longer
 # than the send task's longest retry back-off (600 s), so it only catches lost messages.
 EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900)
+# An email still not sent after this many attempts (the task's 9, or the sweep's) is failed, its last error kept.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
+# Photos without a thumbnail this long after upload are queued again by beat, at most this many a run,
+# until a photo has had THUMBNAIL_MAX_ATTEMPTS (its last error stays on the row).
+THUMBNAIL_REQUEUE_AFTER_SECONDS = env.int("THUMBNAIL_REQUEUE_AFTER_SECONDS", default=600)
+THUMBNAIL_REQUEUE_BATCH = env.int("THUMBNAIL_REQUEUE_BATCH", default=500)
+THUMBNAIL_MAX_ATTEMPTS = env.int("THUMBNAIL_MAX_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["requeue-thumbnails"] = {"task": "returns.tasks.requeue_thumbnails", "schedule": 300.0}
 
 # --- Reports and exports ----------------------------------------------------------
 # Exports of at most this many rows stream to the browser; larger ones are a Celery task
 # that stores the file and emails a link (backoffice/exports.py).
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=20_000)
-# The emailed link's lifetime (S3 presigned URLs: at most 7 days).
+# The emailed link's lifetime, and the stored file's: beat deletes it after that.
 EXPORT_LINK_EXPIRE_SECONDS = env.int("EXPORT_LINK_EXPIRE_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["delete-expired-exports"] = {"task": "backoffice.tasks.delete_expired_exports", "schedule": 900.0}
 
 # --- The store's webhooks ---------------------------------------------------------
 # The secret Shopify signs each webhook with (X-Shopify-Hmac-Sha256): the app's client secret, or the
@@ -374,6 +400,33 @@ BRAND_NAME = env("BRAND_NAME", default="SmallRig")
 BRAND_LOGO = env("BRAND_LOGO", default="")
 BRAND_COLOR = env("BRAND_COLOR", default="#1f4e8c")
 BRAND_TEXT_ON_COLOR = env("BRAND_TEXT_ON_COLOR", default="#ffffff")
+
+# --- The staff console (django-unfold; docs/console.md "Navigation and pages") ---------------------
+ADMIN_SITE_NAME = env("ADMIN_SITE_NAME", default=f"{BRAND_NAME} after-sales")
+# The console's colour: buttons, links, the active sidebar item (a scale is derived from it, backoffice/theme.py).
+ADMIN_COLOR = env("ADMIN_COLOR", default=BRAND_COLOR)
+UNFOLD = {
+    "SITE_TITLE": ADMIN_SITE_NAME,
+    "SITE_HEADER": ADMIN_SITE_NAME,
+    "SITE_SYMBOL": "package_2",
+    "SITE_URL": "/admin/",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")},
+    ],
+    "SHOW_VIEW_ON_SITE": False,
+    "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
+    "STYLES": [lambda request: static("backoffice/console.css")],
+    "SCRIPTS": [lambda request: static("backoffice/console.js")],
+    # Each role's own sidebar and home: its queues, with counts (backoffice/navigation.py).
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": "backoffice.navigation.show_all_applications",
+        "navigation": "backoffice.navigation.sidebar",
+    },
+    "DASHBOARD_CALLBACK": "backoffice.navigation.home",
+}
+# unfold's login form carries no hidden "next": a login from /admin/login/ itself lands on the staff home.
+LOGIN_REDIRECT_URL = "/admin/"
 
 
 # --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------
