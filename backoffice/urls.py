@@ -14,6 +14,8 @@ urlpatterns = [
     path("admin/sla/", admin.site.admin_view(sla.sla_report), name="sla-report"),
     path("admin/dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
     path("admin/attention/", admin.site.admin_view(views.attention_view), name="attention"),
+    # Staff logins: the second factor (enrol, verify, recovery codes).
+    path("admin/two-factor/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     # The customer's page, reached from the approval email: no login, a signed token.
     path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),
