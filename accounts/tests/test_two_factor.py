@@ -159,3 +159,13 @@ def test_wrong_codes_count_towards_the_lockout(django_user_model, settings, now)
         log_in(Client(), "finance", wrong)
 
     assert log_in(Client(), "finance", code_for(device)).status_code == 429
+
+
+def test_scripts_log_in_as_verified(django_user_model):
+    from accounts.testing import force_login_verified
+
+    manager = staff_user(django_user_model, "manager", ROLES["manager"])
+    client = Client()
+    force_login_verified(client, manager)
+
+    assert client.get("/admin/dashboard/").status_code == 200
