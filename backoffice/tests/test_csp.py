@@ -5,7 +5,7 @@ import re
 import pytest
 from django.contrib import admin
 from django.test import Client
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from portal.tests.conftest import order_with_lines
 from returns import links, services
@@ -62,17 +62,12 @@ def test_every_admin_page_sends_the_policy_and_nothing_inline_without_its_nonce(
     client = Client()
     client.force_login(admin_user)
     paths = ["/admin/", "/admin/dashboard/", "/admin/sla/", "/admin/attention/", "/admin/two-factor/"]
-    for model, model_admin in admin.site._registry.items():
-        info = (model._meta.app_label, model._meta.model_name)
-        paths.append(reverse("admin:%s_%s_changelist" % info))
-        if model_admin.has_add_permission(client.get("/admin/").wsgi_request):
-            paths.append(reverse("admin:%s_%s_add" % info))
+    for model in admin.site._registry:
+        prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        paths += [reverse(f"{prefix}_changelist"), reverse(f"{prefix}_add")]  # an add page may answer 403
         instance = model._default_manager.order_by("pk").first()
         if instance is not None:
-            try:
-                paths.append(reverse("admin:%s_%s_change" % info, args=[instance.pk]))
-            except NoReverseMatch:
-                pass
+            paths.append(reverse(f"{prefix}_change", args=[instance.pk]))
     paths.append(f"/admin/returns/claim/{claim.pk}/change/")
 
     checked = 0
