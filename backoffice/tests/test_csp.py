@@ -115,7 +115,7 @@ def test_stored_files_origin_is_allowed_for_images_and_video(admin_user, setting
 
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
     policy = policy_of(client.get("/admin/"))
-    assert policy["img-src"] == ["'self'", "data:"]
+    assert policy["img-src"] == ["'self'"]
 
 
 def test_production_headers_are_still_sent(client, settings):
