@@ -3,8 +3,8 @@
 The base (``settings.CONTENT_SECURITY_POLICY``) allows scripts and styles from this site and inline ones only
 with the request's nonce. Two additions, per request (docs/security.md, "Content-Security-Policy"):
 
-- the stored files' origin for images and videos, read from ``STORAGES`` at each request (S3 or its
-  endpoint: signed links go there; files on disk are this site);
+- the stored files' origin for images and videos, read from ``STORAGES`` at each request (the private file
+  view redirects to S3's presigned URLs, and the browser checks where it lands; files on disk are this site);
 - under the admin, ``'unsafe-eval'`` for Alpine.js (unfold's standard build compiles its ``x-`` expressions
   with ``new Function``) and ``'unsafe-inline'`` for style *attributes* only (unfold's templates and Alpine's
   ``x-bind:style`` write them); ``<style>`` and ``<script>`` elements still need the nonce.
@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from csp.constants import UNSAFE_EVAL, UNSAFE_INLINE
 from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.utils.module_loading import import_string
+from storages.backends.s3 import S3Storage
 
 ADMIN_PREFIX = "/admin/"
 
@@ -22,7 +24,7 @@ ADMIN_PREFIX = "/admin/"
 def storage_origins() -> list[str]:
     """Where the browser fetches stored files from, when that is not this site."""
     storage = settings.STORAGES["default"]
-    if not storage["BACKEND"].startswith("storages.backends.s3"):
+    if not issubclass(import_string(storage["BACKEND"]), S3Storage):
         return []
     options = storage.get("OPTIONS", {})
     endpoint = options.get("endpoint_url") or getattr(settings, "AWS_S3_ENDPOINT_URL", None)

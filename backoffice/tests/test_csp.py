@@ -113,7 +113,7 @@ def test_stored_files_origin_is_allowed_for_images_and_video(admin_user, setting
     policy = policy_of(client.get(f"/admin/returns/claim/{claim.pk}/change/"))
     assert s3_endpoint in policy["img-src"] and s3_endpoint in policy["media-src"]
 
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "backoffice.files.PrivateFileSystemStorage"}}
     policy = policy_of(client.get("/admin/"))
     assert policy["img-src"] == ["'self'"]
 
