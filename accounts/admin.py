@@ -5,6 +5,11 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import F
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from unfold.admin import ModelAdmin
 
 from accounts import services
 from accounts.forms import StaffLoginForm
@@ -30,7 +35,7 @@ class LockedFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessAttempt)
-class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+class AccessAttemptAdmin(ModelAdmin, AxesAccessAttemptAdmin):
     """Failed logins by username, address and browser; "Unlock" lifts a lock (``accounts.services.login_unlock``)."""
 
     list_display = ("username", "ip_address", "failures_since_start", "locked", "attempt_time", "user_agent")
@@ -59,3 +64,9 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+# django-otp's own admins (a superuser removes a lost phone's device there), in the console's look.
+for model, model_admin in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, type(model_admin.__name__, (ModelAdmin, model_admin), {}))

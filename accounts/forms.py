@@ -3,11 +3,12 @@
 import re
 
 from django import forms
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django_otp import verify_token
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from unfold.forms import AuthenticationForm
+from unfold.widgets import BASE_INPUT_CLASSES
 
 TOTP_CODE = re.compile(r"^\d{6}$")
 
@@ -30,17 +31,25 @@ def has_second_factor(user) -> bool:
     return any(model.objects.devices_for_user(user, confirmed=True).exists() for model in (TOTPDevice, StaticDevice))
 
 
-class StaffLoginForm(AdminAuthenticationForm):
+def code_input(**attrs) -> forms.TextInput:
+    return forms.TextInput(
+        attrs={"autocomplete": "one-time-code", "autocapitalize": "off", "class": " ".join(BASE_INPUT_CLASSES), **attrs}
+    )
+
+
+class StaffLoginForm(AuthenticationForm):
+    """unfold's login form (the admin's, in the theme's look) with the second factor's code."""
+
     otp_token = forms.CharField(
         label="Code",
         required=False,
         max_length=32,
         help_text="From your authenticator app, or one of your recovery codes. Leave empty if you have neither yet.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autocapitalize": "off"}),
+        widget=code_input(),
     )
 
     error_messages = {
-        **AdminAuthenticationForm.error_messages,
+        **AuthenticationForm.error_messages,
         "code_required": "Enter the code from your authenticator app (or a recovery code) as well.",
         "code_invalid": "That code is wrong or already used. Codes change every 30 seconds; a recovery code works once.",
     }
@@ -61,3 +70,9 @@ class StaffLoginForm(AdminAuthenticationForm):
         # django_otp's user_logged_in receiver records the device in the session: the login is verified.
         user.otp_device = device
         return cleaned
+
+
+class CodeForm(forms.Form):
+    """The two-factor page's one field: a code from the app (or, to verify a login, a recovery code)."""
+
+    code = forms.CharField(label="Code", max_length=32, widget=code_input(autofocus=True))

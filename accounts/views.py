@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.qr import write_qrcode_image
 
 from accounts import services
-from accounts.forms import check_code
+from accounts.forms import CodeForm, check_code
 from accounts.middleware import requires_two_factor
 
 
@@ -44,6 +44,7 @@ def _page(request, context, status=200):
             "required": requires_two_factor(user),
             "next": _next_url(request),
             "recovery_left": StaticToken.objects.filter(device__user=user, device__confirmed=True).count(),
+            "form": CodeForm(),
             **context,
         },
         status=status,

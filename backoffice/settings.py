@@ -13,6 +13,7 @@ from pathlib import Path
 import environ
 from csp import constants as csp_constants
 from django.templatetags.static import static
+from django.urls import reverse_lazy
 
 from backoffice import logs, theme
 
@@ -495,6 +496,13 @@ UNFOLD = {
         "navigation": "backoffice.navigation.sidebar",
     },
     "DASHBOARD_CALLBACK": "backoffice.navigation.home",
+    # The user menu: the password, and the second factor (accounts; docs/security.md "Logins").
+    "ACCOUNT": {
+        "navigation": [
+            {"title": "Change password", "link": reverse_lazy("admin:password_change")},
+            {"title": "Two-factor authentication", "link": reverse_lazy("two-factor")},
+        ]
+    },
 }
 # unfold's login form carries no hidden "next": a login from /admin/login/ itself lands on the staff home.
 LOGIN_REDIRECT_URL = "/admin/"

@@ -5,6 +5,7 @@ import pytest
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import services as accounts_services
 from returns.tests.factories import ROLES, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,8 +59,15 @@ def test_finance_enrols_then_logs_in_with_a_totp_code_and_reaches_the_refunds_pa
     shoot(page, "two-factor-refunds-reached")
 
 
-def test_a_locked_login_is_told_so_in_words(page, live_server, django_user_model, settings, shoot):
+def test_a_locked_login_is_told_so_in_words_and_a_manager_unlocks_it(
+    page, browser, live_server, django_user_model, settings, shoot
+):
     staff_user(django_user_model, "cs", ROLES["cs"])
+    manager = staff_user(django_user_model, "boss", ROLES["manager"])
+    pending = accounts_services.totp_device_pending(user=manager)
+    device, _ = accounts_services.totp_device_confirm(user=manager, device_id=pending.pk, code=current_code(pending))
+    boss = browser.new_context().new_page()
+    fill_login(boss, live_server, "boss", current_code(device, drift=1))
     for _ in range(settings.AXES_FAILURE_LIMIT):
         page.goto(f"{live_server.url}/admin/login/")
         page.fill("#id_username", "cs")
@@ -72,3 +80,19 @@ def test_a_locked_login_is_told_so_in_words(page, live_server, django_user_model
     assert "signing in is locked until" in message and "A manager can unlock it sooner." in message
     assert page.input_value("#id_username") == "cs"
     shoot(page, "login-locked")
+
+    # the manager (signed in before: this address is locked now too) finds the locked login and unlocks it
+    boss.goto(f"{live_server.url}/admin/")
+    boss.click("text=Failed logins")
+    boss.wait_for_selector("#result_list")
+    assert "cs" in boss.locator("#result_list").inner_text()
+    boss.check("#result_list input.action-select")
+    boss.select_option("select[name=action]", "unlock")
+    with boss.expect_navigation():
+        boss.click("button[name=index]")
+    assert "Unlocked 1 login(s): they can sign in again now." in boss.content()
+    shoot(boss, "failed-logins-unlocked")
+
+    # cs signs in at once
+    fill_login(page, live_server, "cs")
+    assert page.url.endswith("/admin/")
