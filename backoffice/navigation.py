@@ -307,6 +307,13 @@ def sidebar(request) -> list[dict]:
                     _link("Closure days", "event_busy", reverse("admin:returns_closureday_changelist")),
                     _link("Policy versions", "policy", reverse("admin:returns_policyversion_changelist")),
                     _link("Products", "inventory_2", reverse("admin:returns_product_changelist")),
+                    # failed and locked logins, unlocked here (accounts/admin.py)
+                    _link(
+                        "Failed logins",
+                        "lock_person",
+                        reverse("admin:axes_accessattempt_changelist"),
+                        _perm("axes.view_accessattempt"),
+                    ),
                 ],
             }
         )
