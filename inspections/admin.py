@@ -11,7 +11,6 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from inspections import outcomes, selectors, services
@@ -19,6 +18,7 @@ from inspections.forms import InspectionForm
 from inspections.models import Inspection, Outcome
 from returns import states, uploads
 from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.instants import format_instant
 from returns.models import ClaimItem, ClaimStatus
 
 VIEW = "inspections.view_inspection"
@@ -87,7 +87,7 @@ class InspectionInline(ReadOnlyInline):
         inspection = _inspection_of(claim_item)
         if inspection is None or inspection.completed_at is None:
             return "not yet"
-        return f"{timezone.localtime(inspection.completed_at):%Y-%m-%d %H:%M}"
+        return format_instant(inspection.completed_at)
 
     @admin.display(description="")
     def form_link(self, claim_item):

@@ -20,6 +20,7 @@ from refunds.models import Refund
 from refunds.services import ItemRefund, Remedy, refund_propose_from_inspection
 from returns import money, states, uploads
 from returns import services as claim_services
+from returns.instants import format_instant
 from returns.models import Claim, ClaimAction, ClaimItem, ClaimStatus, ClaimType, EvidenceKind
 from shipments import services as shipment_services
 from shipments.models import OutboundPurpose, ReturnParcel
@@ -493,8 +494,7 @@ def _require_inspectable(claim: Claim) -> None:
 def _require_open(claim: Claim, inspection: Inspection) -> None:
     if inspection.completed_at is not None:
         raise InspectionRefused(
-            f"This inspection was completed on {timezone.localtime(inspection.completed_at):%d %b %Y %H:%M}; "
-            "it can no longer be changed."
+            f"This inspection was completed on {format_instant(inspection.completed_at)}; it can no longer be changed."
         )
     if claim.status != ClaimStatus.SHIPPED:
         raise InspectionRefused(

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from returns import ledger, money, selectors, services, states, uploads
-from returns.instants import format_instant
+from returns.instants import calendar_words, format_day, format_instant
 from returns.models import (
     Claim,
     ClaimEvent,
@@ -122,7 +122,7 @@ class ClaimItemInline(ReadOnlyInline):
 
 
 class EventHistoryInline(ReadOnlyInline):
-    """A history in words, oldest first: when (the viewer's zone, named), who, and what happened.
+    """A history in words, oldest first: when (the company zone, named), who, and what happened.
 
     The words are the event's own template (``Event.describe()``, templates/events/); a status
     change is added with the labels of ``status_choices``. Nobody edits history.
@@ -343,7 +343,7 @@ class ClaimAdmin(admin.ModelAdmin):
 
     @admin.display(description="first response")
     def first_response(self, claim):
-        """The 24-hour clock, in the viewer's time zone (backoffice.middleware)."""
+        """The 24-hour clock, in the company zone, named (returns.instants)."""
         due = claim.first_response_due_at
         if due is None:
             if claim.first_response_met is None:
@@ -464,7 +464,7 @@ class ClaimAdmin(admin.ModelAdmin):
             "extra_sections": [section for make in self.extra_sections if (section := make(request, claim))],
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
-            "claim_made_at": _instant(claim.submitted_at),
+            "claim_made_at": format_instant(claim.submitted_at),
             "submitted_at_form": SubmittedAtForm(initial=SubmittedAtForm.initial_for(claim)),
             "submitted_at_refusal": services.claim_submitted_at_refusal(claim=claim, by=request.user),
         }
@@ -488,11 +488,11 @@ class ClaimAdmin(admin.ModelAdmin):
                 _add_errors(form, error)
             else:
                 if claim.submitted_at == before:
-                    messages.info(request, f"Nothing changed: {claim} was already made at {_instant(before)}.")
+                    messages.info(request, f"Nothing changed: {claim} was already made at {format_instant(before)}.")
                 else:
                     messages.success(
                         request,
-                        f"{claim} is now made at {_instant(claim.submitted_at)}, judged by "
+                        f"{claim} is now made at {format_instant(claim.submitted_at)}, judged by "
                         f"{str(claim.policy_version).lower()}. The change is in the claim's history.",
                     )
                 return HttpResponseRedirect(claim_url)
@@ -502,7 +502,7 @@ class ClaimAdmin(admin.ModelAdmin):
             title=f"When {claim} was made",
             back=(str(claim), claim_url),
             facts=[
-                f"Made at {_instant(claim.submitted_at)}, judged by {str(claim.policy_version).lower()}.",
+                f"Made at {format_instant(claim.submitted_at)}, judged by {str(claim.policy_version).lower()}.",
                 f"Order {claim.order.number}: {_received_on_words(claim.order)}.",
             ],
             form=form,
@@ -934,11 +934,11 @@ class SubmittedAtForm(forms.Form):
 
 
 def received_date_words(order: Order) -> str:
-    """ "21 Nov 2026 (the carrier's delivery event)", or "unknown": a known day always with its source."""
+    """ "21 Nov 2026 (the carrier's delivery event; company calendar, Asia/Shanghai)", or "unknown": with its source."""
     if order.received_on is None:
         return "unknown"
     source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
-    return f"{order.received_on:%d %b %Y} ({source})"
+    return f"{format_day(order.received_on)} ({source}; {calendar_words()})"
 
 
 def _received_on_words(order: Order) -> str:
@@ -998,12 +998,6 @@ def _category_message(result, electronic: bool) -> str:
     if result.unchanged:
         text += f" {result.unchanged} already {category_words(electronic)}, left as they were."
     return text
-
-
-def _instant(moment) -> str:
-    """An instant in the viewer's time zone, naming the zone (backoffice.middleware)."""
-    local = timezone.localtime(moment)
-    return f"{local:%d %b %Y %H:%M} ({local.tzname()})"
 
 
 def _date_form_page(request, model_admin, *, title, back, facts, form, refusal, submit):
