@@ -208,7 +208,8 @@ def _set_deduction(inspection: Inspection, amount: Decimal | None, percent: Deci
         if amount > paid:
             raise ValidationError(
                 {
-                    "deduction_amount": f"The deduction ({amount} {currency}) is more than the item's price ({paid} {currency})."
+                    "deduction_amount": f"The deduction ({money.format_money(amount, currency)}) is more than "
+                    f"the item's price ({money.format_money(paid, currency)})."
                 }
             )
     if percent is not None and not (0 < percent <= 100):
@@ -398,7 +399,7 @@ def _item_outcome_words(inspection: Inspection, *, rejected: bool) -> str:
     if inspection.outcome == Outcome.REDUCED_REFUND:
         currency = inspection.claim_item.order_line.currency
         value = deduction_value(inspection)
-        share = f"{value} {currency}"
+        share = money.format_money(value, currency)
         if inspection.deduction_percent is not None:
             share = f"{inspection.deduction_percent.normalize():f}% ({share})"
         reason = inspection.deduction_reason.rstrip(".")

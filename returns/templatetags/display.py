@@ -32,3 +32,11 @@ def money_in(amount, currency) -> str:
     if amount in (None, ""):
         return ""
     return money.format_money(amount, currency or "")
+
+
+@register.filter
+def amount_in(amount, currency) -> str:
+    """The number alone, rounded and written as ``money_in`` writes it, where the currency follows apart."""
+    if amount in (None, ""):
+        return ""
+    return money.format_amount(amount, currency or "")
