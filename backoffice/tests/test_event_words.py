@@ -471,7 +471,7 @@ def test_an_instant_is_shown_in_the_company_zone_whatever_zone_is_active():
 
 def test_money_is_rounded_to_the_currencys_minor_unit():
     assert words(ClaimEvent, ClaimAction.REFUND, {"refund_id": 1, "total": "4500.000", "currency": "JPY"}) == (
-        "Refunded: 4500 JPY (refund #1)."
+        "Refunded: 4,500 JPY (refund #1)."
     )
     assert words(RefundEvent, RefundAction.APPROVE, {"total": "12.345", "currency": "KWD"}) == (
         "Approved: 12.345 KWD to be sent."
