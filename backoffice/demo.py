@@ -660,7 +660,7 @@ def _clock(moment: datetime):
 # --- A month of the brand's claims -------------------------------------------------------------------------------
 
 MONTH_ORDERS = "DEMO-2"  # the month's orders in demo/orders.csv: DEMO-2001 (newest) to DEMO-2360
-MONTH_CLAIM_EVERY = 9  # one claimed line in about nine: about 6 % of the units sold come back
+MONTH_CLAIM_EVERY = 16  # one claimed line in sixteen: a few per cent of the units sold come back
 MONTH_SEED = 13
 
 _MONTH_TEXTS = {
@@ -674,7 +674,7 @@ _CARRIERS = ("DHL", "UPS", "FedEx", "La Poste", "Royal Mail", "Canada Post", "Ja
 
 
 def month_claims() -> list[DemoClaim]:
-    """About one order line in nine of the month's orders comes back as a claim, made one to twenty days after
+    """About one order line in sixteen of the month's orders comes back as a claim, made one to twenty days after
     the goods arrived and moved along by each role at realistic hours: answered within a day (a few late),
     parcels a few days on the road, inspected, refunded or replaced. Steps still in the future are not taken,
     so the newest claims wait in the staff's queues. Deterministic: the same claims on every load."""

@@ -17,8 +17,8 @@ from refunds.models import Refund, RefundEvent, RefundStatus
 from returns import selectors
 from returns.models import (
     Claim,
-    ClaimItem,
     ClaimEvent,
+    ClaimItem,
     ClaimStatus,
     ClaimType,
     DoaReason,
@@ -354,4 +354,6 @@ def test_the_month_sells_far_more_than_comes_back_and_every_chart_has_weeks_to_s
     days = dashboard.approval_to_refund_per_week(filters)
     assert len(days) >= 2 and all(average > 1 for average, _ in days.values())  # approved days before paid
     first_response = dashboard.first_response_per_week(filters, timezone.now())
-    assert sum(week["met"] for week in first_response.values()) < sum(week["judged"] for week in first_response.values())
+    assert sum(week["met"] for week in first_response.values()) < sum(
+        week["judged"] for week in first_response.values()
+    )
