@@ -18,12 +18,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import format_lazy
 from unfold.admin import ModelAdmin, TabularInline
 
 from returns import ledger, money, selectors, services, states, uploads
-from returns.instants import calendar_words, format_day, format_instant
+from returns.instants import calendar_words, format_day, format_instant, zone_name
 from returns.models import (
     Claim,
     ClaimEvent,
@@ -702,6 +704,13 @@ class ClaimAdmin(ModelAdmin):
         return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
 
 
+# A moment typed in is read in the company's zone, the zone every time is shown in (docs/console.md).
+MOMENT_HELP = format_lazy(
+    "In the company's time zone ({}), as every time here; the policy window counts to this moment's day.",
+    lazy(zone_name, str)(),
+)
+
+
 class ClaimCreateForm(forms.Form):
     """The claim typed in from the customer's email: units per order line (a customer may return 1 of 3)."""
 
@@ -713,7 +722,7 @@ class ClaimCreateForm(forms.Form):
     serial_number = forms.CharField(required=False, max_length=64)
     submitted_at = forms.DateTimeField(
         label="Customer's email arrived at",
-        help_text="In your own time zone; the policy window counts to this moment's day in the company's time zone.",
+        help_text=MOMENT_HELP,
     )
     shows_whole_package = forms.BooleanField(required=False, label="The attached photos show the whole package")
 
@@ -975,7 +984,7 @@ class SubmittedAtForm(forms.Form):
         label="Claim made at",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"required": "Give the moment the customer's email arrived."},
-        help_text="In your own time zone; the policy window counts to this moment's day in the company's time zone.",
+        help_text=MOMENT_HELP,
     )
     reason = forms.CharField(
         label="Reason",
