@@ -77,7 +77,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "backoffice.middleware.BrowserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After messages: both tell the person why they were sent elsewhere.
     "accounts.middleware.IdleTimeoutMiddleware",
@@ -186,6 +185,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+# Dates and instants in the admin follow returns.instants: the company zone, named (docs/console.md).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
@@ -491,7 +492,6 @@ UNFOLD = {
     "SHOW_HISTORY": False,
     "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
     "STYLES": [lambda request: static("backoffice/console.css")],
-    "SCRIPTS": [lambda request: static("backoffice/console.js")],
     # Each role's own sidebar and home: its queues, with counts (backoffice/navigation.py).
     "SIDEBAR": {
         "show_search": False,
