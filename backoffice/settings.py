@@ -78,6 +78,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN and wait for it instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The dashboard reads daily summaries on PostgreSQL (backoffice/summaries.py); off: the raw rows.
+DASHBOARD_SUMMARIES = env.bool("DASHBOARD_SUMMARIES", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -161,6 +163,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # The dashboard's daily summaries: recount the days that changed (backoffice/summaries.py).
+    "dashboard-summaries": {
+        "task": "backoffice.tasks.summaries_sweep",
+        "schedule": 60.0,
+    },
     "requeue-stale-emails": {
         "task": "returns.tasks.requeue_stale_emails",
         "schedule": 120.0,

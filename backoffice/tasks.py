@@ -37,3 +37,11 @@ def export_to_storage(*, model_label: str, fmt: str, query_string: str, user_id:
     from backoffice.exports import export_write_to_storage
 
     return export_write_to_storage(model_label=model_label, fmt=fmt, query_string=query_string, user_id=user_id)
+
+
+@shared_task
+def summaries_sweep() -> int:
+    """Every minute: the dashboard's summaries of the days that changed counted again."""
+    from backoffice import summaries
+
+    return summaries.sweep()

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from core.events import Event
 from returns import money
@@ -159,6 +160,9 @@ class Refund(models.Model):
             models.Index(fields=["status", "updated_at"], name="refund_status_updated"),
             # The refunds queue's order (refunds/admin.py), the primary key last as the admin adds it.
             models.Index(fields=["queue_priority", "created_at", "-id"], name="refund_queue_order"),
+            # The dashboard's days (backoffice/summaries.py): paid, and the clock's start (the final approval).
+            models.Index(fields=["succeeded_at"], condition=Q(status="succeeded"), name="refund_paid_at"),
+            models.Index(Coalesce("second_approved_at", "approved_at"), name="refund_final_approval"),
             # The SLA sweep's two range queries, over the refunds whose clock runs only.
             models.Index(
                 fields=["refund_target_at"],
