@@ -5,8 +5,13 @@ here with the parcels' and inspections' inlines.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, User
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from backoffice import flows, sla
+from backoffice import claim_page, flows, search, sla
 from backoffice.admin_exports import ExportMixin
 from backoffice.filters import CLAIM_FILTERS
 from backoffice.paginators import EstimatedCountPaginator
@@ -20,9 +25,7 @@ from returns.models import Claim, ClosureDay
 from shipments.admin import AttachedUnmatchedParcelInline, OutboundParcelInline, ReturnParcelInline
 from warranty.admin import ReplacementInline, warranty_panel
 
-admin.site.site_header = "After-sales back-office"
-admin.site.site_title = "After-sales"
-admin.site.index_title = "Claims, returns and refunds"
+admin.site.index_title = "Your work"
 
 
 class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
@@ -40,6 +43,16 @@ class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
     )
     extra_panels = (warranty_panel,)
     extra_sections = (conversation_section,)
+    page_context = staticmethod(claim_page.page_context)
+    search_help_text = (
+        "An RMA number, order number, customer email, tracking number or serial number, exactly (backoffice/search.py)."
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches on indexed columns of the claims, parcels, items and replacements: one UNION of index
+        lookups, the claims read by primary key."""
+        return search.find_claims(queryset, search_term), False
+
     action_services = {**ACTION_SERVICES, "approve": flows.claim_approve}
 
 
@@ -85,3 +98,20 @@ admin.site.unregister(Refund)
 admin.site.register(Refund, BackofficeRefundAdmin)
 admin.site.unregister(Inspection)
 admin.site.register(Inspection, BackofficeInspectionAdmin)
+
+
+# Staff accounts and roles on the theme's forms too (django-unfold's documented pairing for auth).
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
+    pass

@@ -7,6 +7,8 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back-office"
 
     def ready(self):
+        from backoffice import checks  # noqa: F401  (registers the deploy checks)
+
         post_migrate.connect(_sync_roles, sender=self)
 
 

@@ -47,6 +47,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
+from backoffice.filters import EARLIEST_DAY, LATEST_DAY
 from refunds.models import Refund, RefundStatus
 from returns.models import Claim, ClaimEvent, ClaimItem, ClaimType, DoaReason, OrderLine
 
@@ -71,14 +72,31 @@ class FilterForm(forms.Form):
     )
     sku = forms.CharField(label="SKU", required=False, max_length=64)
 
+    def clean_start(self):
+        return _within_years(self.cleaned_data.get("start"))
+
+    def clean_end(self):
+        return _within_years(self.cleaned_data.get("end"))
+
     def clean(self):
         data = super().clean()
         start, end = data.get("start"), data.get("end")
         if start and end and end < start:
             raise forms.ValidationError("The period ends before it starts.")
+        # A start alone runs to today (Filters.from_form): the cap holds for it too.
+        if start and not end and "end" not in self.errors:
+            end = max(timezone.localdate(timezone.now(), timezone.get_default_timezone()), start)
         if start and end and (end - start).days > MAX_DAYS:
-            raise forms.ValidationError("Choose a period of at most two years.")
+            raise forms.ValidationError(
+                f"Choose a period of at most two years (from {start:%d %b %Y}, until {start + timedelta(days=MAX_DAYS):%d %b %Y} at the latest)."
+            )
         return data
+
+
+def _within_years(day: date | None) -> date | None:
+    if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise forms.ValidationError(f"Choose a day between {EARLIEST_DAY:%Y} and {LATEST_DAY:%Y}.")
+    return day
 
 
 @dataclass(frozen=True)

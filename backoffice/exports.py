@@ -32,7 +32,7 @@ import uuid
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
@@ -44,6 +44,7 @@ from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from backoffice.models import StoredExport
 from inspections.models import Inspection, Outcome
 from refunds.models import Provider, Refund, RefundPurpose, RefundStatus
 from returns import money
@@ -488,19 +489,61 @@ def export_write_to_storage(*, model_label: str, fmt: str, query_string: str, us
             write_xlsx(export, queryset, scratch)
         scratch.seek(0)
         stored = default_storage.save(f"exports/{user.pk}/{name}", File(scratch, name=name))
+    StoredExport.objects.create(
+        user=user, file=stored, expires_at=timezone.now() + timedelta(seconds=link_expire_seconds())
+    )
     _email_link(user, stored, name, export)
     return stored
 
 
+def export_record_failure(*, model_label: str, fmt: str, user_id: int, error: Exception) -> StoredExport:
+    """The export task failed: a row keeps the reason (deleted with the others after its lifetime), the
+    manager is emailed it."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    from core.text import single_line
+    from returns import tasks
+
+    user = get_user_model().objects.get(pk=user_id)
+    reason = single_line(f"{type(error).__name__}: {error}")[:2000]
+    with transaction.atomic():
+        row = StoredExport.objects.create(
+            user=user, error=reason, expires_at=timezone.now() + timedelta(seconds=link_expire_seconds())
+        )
+        if user.email:
+            context = {"user": user, "export": export_for(apps.get_model(model_label)), "fmt": fmt, "reason": reason}
+            email = OutboundEmail.objects.create(
+                template="export_failed",
+                to=user.email,
+                subject=f"Your export could not be made: {context['export'].name}",
+                body_text=render_to_string("emails/export_failed.txt", context),
+                body_html=render_to_string("emails/export_failed.html", context),
+            )
+            transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
+    return row
+
+
 def signed_url(stored: str) -> str:
-    """A link to the stored file: signed and expiring on object storage; on disk, the staff-only media URL."""
-    try:
-        url = default_storage.url(stored, expire=link_expire_seconds())
-    except TypeError:  # FileSystemStorage.url takes no expiry
-        url = default_storage.url(stored)
-    if url.startswith("/"):
-        url = settings.SITE_URL.rstrip("/") + url
-    return url
+    """The emailed link: through the file view (owner only), signed, expiring with the stored file."""
+    from backoffice.files import file_link
+
+    return file_link(stored, max_age=link_expire_seconds(), absolute=True)
+
+
+def exports_delete_expired() -> int:
+    """Delete stored exports past their lifetime, file then row (beat: ``delete-expired-exports``); how many.
+
+    A file already gone (deleted by hand) still has its row deleted; a storage fault leaves the row
+    for the next run.
+    """
+    deleted = 0
+    for export in StoredExport.objects.filter(expires_at__lte=timezone.now()).order_by("pk"):
+        if export.file.name:  # a failed export's row has none
+            default_storage.delete(export.file.name)
+        export.delete()
+        deleted += 1
+    return deleted
 
 
 def _email_link(user, stored: str, name: str, export: Export) -> OutboundEmail | None:

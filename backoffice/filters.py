@@ -7,7 +7,7 @@ sidebar with every SKU would be a query and a page of its own.
 
 from datetime import date, datetime, time, timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -16,6 +16,8 @@ from refunds.models import Refund, RefundStatus
 from returns.models import ClaimItem
 
 SPAN_SEPARATOR = ".."
+# Days a filter may name: a typed 9999-12-31 would overflow the day after it, 0001-01-01 the day before.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def span_value(first: date, last: date) -> str:
@@ -27,10 +29,25 @@ def parse_span(value: str) -> tuple[date, date]:
     try:
         first, last = (date.fromisoformat(part) for part in value.split(SPAN_SEPARATOR))
     except ValueError:
-        raise IncorrectLookupParameters(f"{value!r} is not a period like 2026-01-05..2026-01-11") from None
+        raise IncorrectLookupParameters(f"“{value}” is not a period like 2026-01-05..2026-01-11.") from None
     if last < first:
-        raise IncorrectLookupParameters(f"{value!r} ends before it starts")
+        raise IncorrectLookupParameters(f"“{value}” ends before it starts.")
+    if first < EARLIEST_DAY or last > LATEST_DAY:
+        raise IncorrectLookupParameters(f"“{value}” is not a period between {EARLIEST_DAY:%Y} and {LATEST_DAY:%Y}.")
     return first, last
+
+
+def checked_span(request, value: str) -> tuple[date, date]:
+    """``parse_span``, its refusal also left as a message for the page the admin redirects to.
+
+    On ``IncorrectLookupParameters`` the admin redirects to the bare list (``?e=1``) and says nothing;
+    the message says which filter was dropped and why. An export (no message store) still refuses.
+    """
+    try:
+        return parse_span(value)
+    except IncorrectLookupParameters as error:
+        messages.error(request, f"The filter was removed: {error}", fail_silently=True)
+        raise
 
 
 def span_bounds(first: date, last: date) -> tuple[datetime, datetime]:
@@ -42,8 +59,8 @@ def span_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     )
 
 
-def _span_words(value: str) -> str:
-    first, last = parse_span(value)
+def _span_words(span: tuple[date, date]) -> str:
+    first, last = span
     return f"{first:%d %b %Y} – {last:%d %b %Y}"
 
 
@@ -62,13 +79,13 @@ class ClaimMadeFilter(admin.SimpleListFilter):
         ]
         value = self.value()
         if value and value not in dict(presets):
-            presets.append((value, _span_words(value)))
+            presets.append((value, _span_words(checked_span(request, value))))
         return presets
 
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        start, end = span_bounds(*parse_span(self.value()))
+        start, end = span_bounds(*checked_span(request, self.value()))
         return queryset.filter(submitted_at__gte=start, submitted_at__lt=end)
 
 
@@ -103,7 +120,7 @@ class RefundPaidFilter(admin.SimpleListFilter):
         if not value:
             return []
         span, _, currency = value.partition(":")
-        return [(value, f"{_span_words(span)}{' in ' + currency if currency else ''}")]
+        return [(value, f"{_span_words(checked_span(request, span))}{' in ' + currency if currency else ''}")]
 
     def has_output(self):
         return bool(self.value())
@@ -112,7 +129,7 @@ class RefundPaidFilter(admin.SimpleListFilter):
         if not self.value():
             return queryset
         span, _, currency = self.value().partition(":")
-        start, end = span_bounds(*parse_span(span))
+        start, end = span_bounds(*checked_span(request, span))
         refunds = Refund.objects.filter(
             claim=OuterRef("pk"), status=RefundStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end
         )

@@ -10,6 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
+
+from backoffice import logs, theme
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -23,12 +26,16 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # The staff console's theme (docs/console.md): before django.contrib.admin, whose templates it replaces.
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its templates render /health/'s page (backoffice/health.py).
+    "health_check",
     "returns",
     "shipments",
     "inspections",
@@ -44,7 +51,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later line of this request's logs carries its id (docs/operations.md).
+    "backoffice.logs.RequestIdMiddleware",
+    # Then the health URLs, before the host check and the HTTPS redirect (backoffice/health.py).
+    "backoffice.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: uploads capped in size and number, NUL characters refused.
+    "backoffice.middleware.InputLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,9 +91,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN and wait for it instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds a web process or worker keeps its PostgreSQL connection between requests (checked before reuse).
+# 0 opens one per request: a fork of a PostgreSQL backend and its authentication, each time. Production sets
+# 60 (docs/operations.md: "Load"); the embedded run and the tests keep 0.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The dashboard reads daily summaries on PostgreSQL (backoffice/summaries.py); off: the raw rows.
 DASHBOARD_SUMMARIES = env.bool("DASHBOARD_SUMMARIES", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Staff log in through the admin; an unsafe or missing ?next= lands on the admin's home, not a 404.
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -96,15 +118,26 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-MEDIA_URL = "/media/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Production (after collectstatic): hashed, compressed copies that WhiteNoise serves with a one-year
+# cache header. Off by default (the development server and the tests' live server serve static files
+# themselves): that storage needs collectstatic's manifest before any page renders.
+STATIC_MANIFEST = env.bool("DJANGO_STATIC_MANIFEST", default=False)
+if STATIC_MANIFEST:
+    # Static files from STATIC_ROOT before any other work: one gunicorn command serves the whole admin.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
-# Files: S3-compatible object storage when a bucket is named, else media/.
+# Files: S3-compatible object storage when a bucket is named, else media/. Both private: every file
+# is reached through backoffice.files.private_file, by a signed link valid this long (docs/security.md).
+FILE_LINK_MAX_AGE_SECONDS = env.int("FILE_LINK_MAX_AGE_SECONDS", default=3600)
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "backoffice.files.PrivateS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
@@ -115,18 +148,23 @@ if AWS_STORAGE_BUCKET_NAME:
             "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="auto"),
             "default_acl": None,  # private bucket
             "querystring_auth": True,  # signed, time-limited URLs
+            # The presigned URL the file view redirects to lives this long (a video is read in ranges).
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=900),
             "file_overwrite": False,
         },
     }
 else:
     _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+        "BACKEND": "backoffice.files.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
     }
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 
 # Email: files under var/emails unless EMAIL_URL names an SMTP server.
@@ -208,12 +246,28 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+# --- Operations (docs/operations.md) ------------------------------------------------
+# One JSON object a line on stderr ("text" for people), with the request's or task's id on each.
+LOGGING = logs.logging_config(level=env("LOG_LEVEL", default="INFO"), fmt=env("LOG_FORMAT", default="json"))
+# The worker keeps the LOGGING above instead of installing its own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Health (backoffice/health.py): beat queues a heartbeat every minute; the full check fails once the last one
+# a worker recorded is older than this. A heartbeat not run within a minute is dropped (expires), so a backlog
+# worked off later does not pass for a live beat.
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["beat-heartbeat"] = {
+    "task": "backoffice.tasks.beat_heartbeat",
+    "schedule": 60.0,
+    "options": {"expires": 60},
 }
+# Error reporting, only when a DSN is set (https://<key>@<host>/<project>).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    logs.sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- After-sales settings -------------------------------------------------
 # Where customers send their parcels; the approval email prints it.
@@ -229,6 +283,12 @@ RETURN_LINK_MAX_AGE_DAYS = env.int("RETURN_LINK_MAX_AGE_DAYS", default=90)
 EVIDENCE_MAX_IMAGE_BYTES = env.int("EVIDENCE_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_VIDEO_BYTES = env.int("EVIDENCE_MAX_VIDEO_BYTES", default=200 * 1024 * 1024)
 EVIDENCE_MAX_PIXELS = env.int("EVIDENCE_MAX_PIXELS", default=60_000_000)
+# One request's uploads: at most this many files and bytes in all (a page says so), read into temporary
+# files above FILE_UPLOAD_MAX_MEMORY_SIZE (Django's default, 2.5 MB) so a large one never sits in memory.
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
+UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_BYTES", default=250 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # SLAs: "get back to you within 24 hours"; refunds "processed within 5-7 working days".
 SLA_FIRST_RESPONSE_HOURS = env.int("SLA_FIRST_RESPONSE_HOURS", default=24)
 SLA_REMIND_BEFORE_HOURS = env.int("SLA_REMIND_BEFORE_HOURS", default=4)
@@ -247,13 +307,22 @@ SLA_ESCALATION_GROUP = env("SLA_ESCALATION_GROUP", default="Manager")
 # An email still 'ready' this long after its last attempt is queued again; longer
 # than the send task's longest retry back-off (600 s), so it only catches lost messages.
 EMAIL_REQUEUE_AFTER_SECONDS = env.int("EMAIL_REQUEUE_AFTER_SECONDS", default=900)
+# An email still not sent after this many attempts (the task's 9, or the sweep's) is failed, its last error kept.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
+# Photos without a thumbnail this long after upload are queued again by beat, at most this many a run,
+# until a photo has had THUMBNAIL_MAX_ATTEMPTS (its last error stays on the row).
+THUMBNAIL_REQUEUE_AFTER_SECONDS = env.int("THUMBNAIL_REQUEUE_AFTER_SECONDS", default=600)
+THUMBNAIL_REQUEUE_BATCH = env.int("THUMBNAIL_REQUEUE_BATCH", default=500)
+THUMBNAIL_MAX_ATTEMPTS = env.int("THUMBNAIL_MAX_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["requeue-thumbnails"] = {"task": "returns.tasks.requeue_thumbnails", "schedule": 300.0}
 
 # --- Reports and exports ----------------------------------------------------------
 # Exports of at most this many rows stream to the browser; larger ones are a Celery task
 # that stores the file and emails a link (backoffice/exports.py).
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=20_000)
-# The emailed link's lifetime (S3 presigned URLs: at most 7 days).
+# The emailed link's lifetime, and the stored file's: beat deletes it after that.
 EXPORT_LINK_EXPIRE_SECONDS = env.int("EXPORT_LINK_EXPIRE_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["delete-expired-exports"] = {"task": "backoffice.tasks.delete_expired_exports", "schedule": 900.0}
 
 # --- The store's webhooks ---------------------------------------------------------
 # The secret Shopify signs each webhook with (X-Shopify-Hmac-Sha256): the app's client secret, or the
@@ -338,6 +407,33 @@ BRAND_NAME = env("BRAND_NAME", default="SmallRig")
 BRAND_LOGO = env("BRAND_LOGO", default="")
 BRAND_COLOR = env("BRAND_COLOR", default="#1f4e8c")
 BRAND_TEXT_ON_COLOR = env("BRAND_TEXT_ON_COLOR", default="#ffffff")
+
+# --- The staff console (django-unfold; docs/console.md "Navigation and pages") ---------------------
+ADMIN_SITE_NAME = env("ADMIN_SITE_NAME", default=f"{BRAND_NAME} after-sales")
+# The console's colour: buttons, links, the active sidebar item (a scale is derived from it, backoffice/theme.py).
+ADMIN_COLOR = env("ADMIN_COLOR", default=BRAND_COLOR)
+UNFOLD = {
+    "SITE_TITLE": ADMIN_SITE_NAME,
+    "SITE_HEADER": ADMIN_SITE_NAME,
+    "SITE_SYMBOL": "package_2",
+    "SITE_URL": "/admin/",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")},
+    ],
+    "SHOW_VIEW_ON_SITE": False,
+    "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
+    "STYLES": [lambda request: static("backoffice/console.css")],
+    "SCRIPTS": [lambda request: static("backoffice/console.js")],
+    # Each role's own sidebar and home: its queues, with counts (backoffice/navigation.py).
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": "backoffice.navigation.show_all_applications",
+        "navigation": "backoffice.navigation.sidebar",
+    },
+    "DASHBOARD_CALLBACK": "backoffice.navigation.home",
+}
+# unfold's login form carries no hidden "next": a login from /admin/login/ itself lands on the staff home.
+LOGIN_REDIRECT_URL = "/admin/"
 
 
 # --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------

@@ -7,7 +7,7 @@ figures are kept per company-local day (``backoffice.models``), and the dashboar
 
 How they stay equal to the raw rows (``docs/reports.md``):
 
-- PostgreSQL triggers (migration ``backoffice/0001``) append to ``SummaryDirty`` the moments whose days
+- PostgreSQL triggers (migration ``backoffice/0003``) append to ``SummaryDirty`` the moments whose days
   a write changed (old and new), in the writer's transaction: claims (made, type, reason, category,
   first response), their items, refunds (status, amounts, approvals, deadlines), order lines and the
   orders' received day, a claim's approval. A bulk update or the seed is seen as much as a service.

@@ -33,10 +33,34 @@ def reconcile() -> dict:
 
 @shared_task
 def export_to_storage(*, model_label: str, fmt: str, query_string: str, user_id: int) -> str:
-    """A large export (``backoffice/exports.py``): the list's GET parameters in, a stored file and an email out."""
-    from backoffice.exports import export_write_to_storage
+    """A large export (``backoffice/exports.py``): the list's GET parameters in, a stored file and an email out.
 
-    return export_write_to_storage(model_label=model_label, fmt=fmt, query_string=query_string, user_id=user_id)
+    A failure is recorded (a ``StoredExport`` row with the reason) and the manager emailed, then raised for
+    the worker's log; it is not retried (the manager exports again).
+    """
+    from backoffice.exports import export_record_failure, export_write_to_storage
+
+    try:
+        return export_write_to_storage(model_label=model_label, fmt=fmt, query_string=query_string, user_id=user_id)
+    except Exception as error:
+        export_record_failure(model_label=model_label, fmt=fmt, user_id=user_id, error=error)
+        raise
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    """Beat: stored exports past ``EXPORT_LINK_EXPIRE_SECONDS`` are deleted, files and rows."""
+    from backoffice.exports import exports_delete_expired
+
+    return exports_delete_expired()
+
+
+@shared_task
+def beat_heartbeat() -> None:
+    """Every minute (beat): proves that beat schedules and a worker runs; read by the full health check."""
+    from backoffice import health
+
+    health.heartbeat_record(health.BEAT)
 
 
 @shared_task

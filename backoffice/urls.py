@@ -1,11 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.views.decorators import staff_member_required
-from django.urls import include, path, re_path
+from django.urls import include, path
 from django.views.generic import RedirectView
-from django.views.static import serve
 
-from backoffice import sla, views
+from backoffice import files, health, sla, views
 from shipments import views as shipment_views
 from stores import views as store_views
 
@@ -14,6 +11,8 @@ urlpatterns = [
     path("admin/sla/", admin.site.admin_view(sla.sla_report), name="sla-report"),
     path("admin/dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
     path("admin/attention/", admin.site.admin_view(views.attention_view), name="attention"),
+    # Every stored file, by a signed expiring link, to staff holding its permission (backoffice/files.py).
+    path("admin/files/<str:token>/", admin.site.admin_view(files.private_file), name="private-file"),
     path("admin/", admin.site.urls),
     # The customer's page, reached from the approval email: no login, a signed token.
     path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),
@@ -21,15 +20,8 @@ urlpatterns = [
     path("stores/shopify/webhooks/", store_views.shopify_webhook, name="shopify-webhooks"),
     # The customer's own pages: find the order, claim, follow the claim (signed links, no login).
     path("portal/", include("portal.urls")),
+    # For the load balancer (live, ready) and monitoring (everything): backoffice/health.py.
+    path("health/live/", health.live, name="health-live"),
+    path("health/ready/", health.ChecksView.as_view(select=health.ready_checks), name="health-ready"),
+    path("health/", health.ChecksView.as_view(select=health.full_checks), name="health"),
 ]
-
-if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
-    # Embedded run: evidence on disk, shown to logged-in staff only. With
-    # object storage the admin links to signed, time-limited URLs instead.
-    urlpatterns.append(
-        re_path(
-            r"^media/(?P<path>.*)$",
-            staff_member_required(serve),
-            {"document_root": settings.MEDIA_ROOT},
-        )
-    )

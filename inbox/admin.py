@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from inbox import selectors, services
 from inbox.models import InboundMessage, MessageState, UnsortedMessage
@@ -21,7 +22,7 @@ from returns.instants import format_instant
 from returns.models import Claim, Order
 
 
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ModelAdmin):
     list_display = ("arrived", "sender_link", "subject_words", "kind", "state", "claim_link", "files")
     list_display_links = None
     list_filter = ("state", "kind")
@@ -226,7 +227,7 @@ class UnsortedMessageAdmin(MessageAdmin):
 
     def get_urls(self):
         # The message page, and its actions, are the InboundMessage admin's.
-        return admin.ModelAdmin.get_urls(self)
+        return ModelAdmin.get_urls(self)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return HttpResponseRedirect(reverse("admin:inbox_inboundmessage_change", args=[object_id]))
@@ -240,10 +241,14 @@ def _reply_draft_key(claim_id: int) -> str:
     return f"claim-reply-draft-{claim_id}"
 
 
-def conversation_section(request, claim: Claim) -> str:
-    """The claim page's conversation: every email in and out, in order, with its files; and the free reply."""
+def conversation_section(request, claim: Claim, page: dict) -> str:
+    """The claim page's conversation: every email in and out, in order, with its files; and the free reply.
+    ``page["conversation"]``, when the page already read it, saves reading it again."""
     if not (request.user.has_perm("inbox.view_inboundmessage") or request.user.has_perm("returns.view_outboundemail")):
         return ""
+    entries = page["conversation"] if "conversation" in page else selectors.conversation(claim)
+    # Our emails are folded but the latest, which the customer is answering: the page stays short.
+    latest_out = next((entry for entry in reversed(entries) if not entry.incoming), None)
     context = {
         "claim": claim,
         "entries": [
@@ -252,8 +257,9 @@ def conversation_section(request, claim: Claim) -> str:
                 "when": format_instant(entry.when),
                 "full_text_differs": entry.incoming
                 and entry.message.body_text.strip() != entry.message.display_text.strip(),
+                "open": entry is latest_out,
             }
-            for entry in selectors.conversation(claim)
+            for entry in entries
         ],
         "can_reply": request.user.has_perm("returns.triage_claim"),
         "draft": request.session.pop(_reply_draft_key(claim.pk), ""),

@@ -33,6 +33,15 @@ HELP = {
 }
 
 
+class AmountField(forms.DecimalField):
+    """A typed number in the digits 0-9 only (``Decimal`` reads "١٢" as 12), within the column's digits."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and not value.strip().isascii():
+            raise forms.ValidationError("Write the number with the digits 0-9.", code="invalid")
+        return super().to_python(value)
+
+
 class InspectionForm(forms.Form):
     findings = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), label="Findings")
     outcome = forms.ChoiceField(required=False, label="Outcome")
@@ -42,9 +51,12 @@ class InspectionForm(forms.Form):
         label="Why a different outcome",
         help_text="Needed when the outcome is not the proposed one.",
     )
-    deduction_amount = forms.DecimalField(required=False, min_value=0, decimal_places=3, label="Deduction amount")
-    deduction_percent = forms.DecimalField(
-        required=False, min_value=0, max_value=100, decimal_places=2, label="or deduction percentage"
+    # inspections.Inspection.deduction_amount: DecimalField(max_digits=14, decimal_places=3).
+    deduction_amount = AmountField(
+        required=False, min_value=0, max_digits=14, decimal_places=3, label="Deduction amount"
+    )
+    deduction_percent = AmountField(
+        required=False, min_value=0, max_value=100, max_digits=5, decimal_places=2, label="or deduction percentage"
     )
     deduction_reason = forms.CharField(
         required=False,

@@ -202,6 +202,8 @@ def _set_deduction(inspection: Inspection, amount: Decimal | None, percent: Deci
     if amount is not None:
         if amount <= 0:
             raise ValidationError({"deduction_amount": "The deduction must be more than zero."})
+        if not amount.is_finite() or amount >= money.MAX_AMOUNT:
+            raise ValidationError({"deduction_amount": f"{amount} is far more than any order: check the amount."})
         if amount != money.quantize(amount, currency):
             raise ValidationError({"deduction_amount": f"{amount} has more decimals than {currency} allows."})
         if amount > paid:

@@ -12,13 +12,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from unfold.views import ChangeList
 
 from refunds import selectors, services, states
 from refunds.models import (

@@ -214,7 +214,8 @@ class RefundLine(models.Model):
     # A return-shipping line waits for finance to enter the amount from the customer's receipt.
     amount_to_enter = models.BooleanField(default=False)
     order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    # Why: the inspection's deduction reason, or finance's reason for an adjustment.
+    # Why, in the customer's words: the inspection's deduction reason (the refund email quotes it). Finance's
+    # reason for an adjustment is the adjustment event's, for staff only.
     reason = models.TextField(blank=True)
 
     class Meta:

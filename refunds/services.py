@@ -440,8 +440,9 @@ def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason
                 line = by_id.get(change.line_id)
                 if line is None:
                     raise ValidationError("That line is not on this refund.")
+                # Finance's reason is the adjustment event's, never the line's: the line's reason (the
+                # inspector's, written for the customer) is what the refund email quotes.
                 line.amount, line.amount_to_enter = amount, False
-                line.reason = reason.strip()
             else:
                 if change.kind == LineKind.RETURN_SHIPPING:
                     raise ValidationError(
@@ -457,12 +458,11 @@ def refund_adjust_lines(*, refund_id: int, by, changes: list[LineChange], reason
                     kind=change.kind,
                     description=change.description.strip()[:255],
                     amount=amount,
-                    reason=reason.strip(),
                 )
                 new_lines.append(line)
         check_lines(refund, lines + new_lines)
         for line in lines:
-            line.save(update_fields=["amount", "amount_to_enter", "reason"])
+            line.save(update_fields=["amount", "amount_to_enter"])
         RefundLine.objects.bulk_create(new_lines)
         old_total, refund.total = refund.total, lines_total(lines + new_lines)
         refund.save(update_fields=["total", "updated_at"])
@@ -963,8 +963,11 @@ def _lock_claim(claim_id: int) -> Claim:
 
 
 def _amount(value, currency: str) -> Decimal:
+    text = str(value).strip()
+    if not text.isascii():
+        raise ValidationError(f"{text} is not an amount: write it with the digits 0-9.")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except ArithmeticError:
         raise ValidationError(f"{value!r} is not an amount.") from None
     if not amount.is_finite() or amount < 0:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from unfold.admin import ModelAdmin, TabularInline
 
 from returns import ledger, money, selectors, services, states, uploads
 from returns.instants import format_instant
@@ -64,13 +65,18 @@ ACTION_SERVICES = {
     "reject": services.claim_reject,
     "cancel": services.claim_cancel,
 }
+# How each button looks: approving is the page's main action, ending a claim is red, the rest plain.
+ACTION_VARIANTS = {"approve": "primary", "reject": "danger", "cancel": "danger"}
 # The other actions (ship, receive, inspect) are taken on the shipments and inspections pages.
 assert set(ACTION_SERVICES) <= set(states.ACTIONS), "every button needs a row in the state table"
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
+    """A read-only table of related rows; with no row it is not shown at all (no empty sections on a page)."""
+
     extra = 0
     can_delete = False
+    template = "admin/edit_inline/read_only_tabular.html"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -82,7 +88,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ServiceOnlyAdmin(admin.ModelAdmin):
+class ServiceOnlyAdmin(ModelAdmin):
     """Rows that only services write (parcels, inspections, refunds, emails…): the admin shows
     them and offers the services' own pages and buttons; its add, change and delete forms are off."""
 
@@ -208,19 +214,22 @@ class CategoryFilter(admin.BooleanFieldListFilter):
 
 
 class FirstResponseFilter(admin.SimpleListFilter):
-    """The 24-hour first response: claims due soon and claims overdue (an indexed range each)."""
+    """The 24-hour first response: claims waiting for it, due soon and overdue (an indexed range each)."""
 
     title = "first response"
     parameter_name = "first_response"
 
     def lookups(self, request, model_admin):
         return [
+            ("waiting", "waiting for our answer"),
             ("due_soon", f"due within {settings.SLA_REMIND_BEFORE_HOURS} h"),
             ("overdue", "overdue"),
         ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
+        if self.value() == "waiting":
+            return queryset.filter(first_response_due_at__isnull=False)
         if self.value() == "due_soon":
             soon = now + timedelta(hours=settings.SLA_REMIND_BEFORE_HOURS)
             return queryset.filter(first_response_due_at__gte=now, first_response_due_at__lte=soon)
@@ -265,7 +274,7 @@ class ParcelWaitFilter(admin.SimpleListFilter):
 
 
 @admin.register(Claim)
-class ClaimAdmin(admin.ModelAdmin):
+class ClaimAdmin(ModelAdmin):
     list_display = (
         "reference",
         "order_number",
@@ -288,20 +297,26 @@ class ClaimAdmin(admin.ModelAdmin):
     )
     list_select_related = ("order",)
     show_full_result_count = False
+    # ten columns: the list takes the page's whole width (django-unfold)
+    list_fullwidth = True
     # get_search_results() replaces Django's icontains search with exact, indexed lookups.
     search_fields = ("rma_number",)
     search_help_text = "An RMA number, an order number or a customer's email, exactly."
-    inlines = (ClaimItemInline, ClaimEventInline, OutboundEmailInline)
+    # The history and the emails are in the page's timeline and conversation (``page_context``), not tables.
+    inlines = (ClaimItemInline,)
     change_form_template = "admin/returns/claim/change_form.html"
     # Callables claim -> (title, warning lines) or None: panels the apps above this one add.
     extra_panels = ()
-    # Callables (request, claim) -> HTML: whole sections the apps above add (the inbox's conversation).
+    # Callables (request, claim, page) -> HTML: whole sections the apps above add (the inbox's conversation);
+    # ``page`` is what ``page_context`` gathered.
     extra_sections = ()
+    # (request, claim) -> dict: the header's stepper and the timeline, gathered by ``backoffice`` (which may
+    # read every app); a staticmethod there. Without it the page shows the history table instead.
+    page_context = None
     # The service behind each button; ``backoffice`` puts its cross-app flows in (a returnless approval).
     action_services = ACTION_SERVICES
     fieldsets = (
         (None, {"fields": ("status", "first_response", "rma_number", "claim_type", "doa_reason", "description")}),
-        ("Customer and order", {"fields": ("order_link", "customer_email", "received_date", "electronic")}),
         (
             "Decisions",
             {
@@ -387,6 +402,24 @@ class ClaimAdmin(admin.ModelAdmin):
         url = reverse("admin:returns_order_change", args=[claim.order_id])
         return format_html('<a href="{}">{}</a> · {}', url, claim.order.number, claim.order.customer_name)
 
+    def get_fieldsets(self, request, obj=None):
+        """The claim's own fields, without those the page's header and order card show, nor the empty ones: a
+        read-only page has no blank rows (a reason nobody gave, a returnless flag that is off)."""
+        if obj is None or self.page_context is None:
+            return self.fieldsets
+        shown_elsewhere = {"status", "rma_number", "claim_type", "doa_reason"}
+        fieldsets = []
+        for name, options in self.fieldsets:
+            fields = [f for f in options["fields"] if f not in shown_elsewhere and _has_value(obj, f)]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return fieldsets
+
+    def get_inlines(self, request, obj):
+        if self.page_context is None:
+            return (*self.inlines, ClaimEventInline, OutboundEmailInline)
+        return self.inlines
+
     def get_search_results(self, request, queryset, search_term):
         """Exact matches on three indexed columns of the claim table: one BitmapOr, no scan."""
         term = search_term.strip()
@@ -436,6 +469,7 @@ class ClaimAdmin(admin.ModelAdmin):
         claim = get_object_or_404(Claim.objects.select_related("order", "policy_version"), pk=object_id)
         drafts = request.session.pop(_draft_key(claim.pk), {})
         review = selectors.claim_review(claim)
+        page = self.page_context(request, claim) if self.page_context else {}
         can_override = request.user.has_perm("returns.override_claim_window")
         actions = []
         for transition in states.allowed(claim.status, request.user, actions=self.action_services):
@@ -446,7 +480,13 @@ class ClaimAdmin(admin.ModelAdmin):
                 if name == "window_override_reason" and not (review.window_expired and can_override):
                     continue
                 fields.append({"name": name, "label": label, "required": required, "value": drafts.get(name, "")})
-            actions.append({"transition": transition, "fields": fields})
+            actions.append(
+                {
+                    "transition": transition,
+                    "fields": fields,
+                    "variant": ACTION_VARIANTS.get(transition.action, "default"),
+                }
+            )
         context = {
             **(extra_context or {}),
             "review": review,
@@ -461,7 +501,14 @@ class ClaimAdmin(admin.ModelAdmin):
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
             "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],
-            "extra_sections": [section for make in self.extra_sections if (section := make(request, claim))],
+            "extra_sections": [section for make in self.extra_sections if (section := make(request, claim, page))],
+            **page,
+            "title": str(claim),
+            "order_card": {
+                "url": reverse("admin:returns_order_change", args=[claim.order_id]),
+                "received_date": _received_on_words(claim.order),
+                "electronic": category_words(claim.is_electronic),
+            },
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
             "claim_made_at": _instant(claim.submitted_at),
@@ -719,6 +766,15 @@ def _open_claims_holding(ledgers: dict) -> dict[int, str]:
     return {use.claim_id: use.claim_label for line_ledger in ledgers.values() for use in line_ledger.open_claims}
 
 
+def _has_value(claim: Claim, field: str) -> bool:
+    """A field worth a row on the read-only page: a stored value that is not blank (or a computed one)."""
+    try:
+        value = getattr(claim, claim._meta.get_field(field).attname)
+    except FieldDoesNotExist:  # a computed field (the admin's own display methods): always shown
+        return True
+    return value not in (None, "", False)
+
+
 def _hours(span: timedelta) -> str:
     hours, seconds = divmod(int(span.total_seconds()), 3600)
     return f"{hours} h {seconds // 60:02d} min"
@@ -784,7 +840,7 @@ class OrderEventInline(EventHistoryInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ModelAdmin):
     """Orders come from the store and are read-only here. The received date, which every policy window
     counts from, changes only through ``services.order_set_received_on``: the form on the order page."""
 
@@ -1036,7 +1092,7 @@ class CategoryReasonForm(forms.Form):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ModelAdmin):
     """The product catalogue. A product's category (electronic or not) changes only through
     ``services.product_set_category``: the list's two actions, the claim page's panel, or
     ``manage.py import_products``; on the product's own form it is read-only."""
@@ -1127,7 +1183,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(ModelAdmin):
     """A policy change is a new version: claims keep the version in force when they were made."""
 
     list_display = (
@@ -1176,7 +1232,7 @@ class OutboundEmailAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(ClosureDay)
-class ClosureDayAdmin(admin.ModelAdmin):
+class ClosureDayAdmin(ModelAdmin):
     """Company closure days: not working days for refund deadlines (managers enter them)."""
 
     list_display = ("day", "reason")

@@ -322,6 +322,10 @@ class ClaimItem(models.Model):
             models.UniqueConstraint(fields=["claim", "order_line"], name="claim_item_unique_line"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="claim_item_quantity_positive"),
         ]
+        indexes = [
+            # The staff search box finds a claim by the serial number the customer gave (backoffice/search.py).
+            models.Index(fields=["serial_number"], condition=~Q(serial_number=""), name="claim_item_serial"),
+        ]
 
     def __str__(self):
         return f"{self.order_line.product.sku} × {self.quantity}"
@@ -361,10 +365,21 @@ class Evidence(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # The thumbnail task's attempts and its last error; the sweep stops after THUMBNAIL_MAX_ATTEMPTS.
+    thumbnail_attempts = models.PositiveSmallIntegerField(db_default=0)
+    thumbnail_error = models.TextField(blank=True, db_default="")
 
     class Meta:
         ordering = ["claim_id", "id"]
         verbose_name_plural = "evidence"
+        indexes = [
+            # The thumbnail sweep: photos still without a thumbnail, oldest first (a handful, among millions).
+            models.Index(
+                fields=["uploaded_at"],
+                condition=models.Q(kind="photo", thumbnail=""),
+                name="evidence_thumbnail_missing",
+            )
+        ]
 
     def __str__(self):
         return self.original_name

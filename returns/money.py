@@ -15,12 +15,23 @@ class MoneyError(ValueError):
     pass
 
 
+# The columns are DecimalField(max_digits=14, decimal_places=3): every amount stays below this (callers check).
+MAX_AMOUNT = Decimal(10) ** 11
+
+
 def parse_amount(text: str, currency: str) -> Decimal:
-    """Read an amount as the store wrote it ("12.50"), refusing floats' surprises."""
+    """Read an amount as the store wrote it ("12.50"), refusing floats' surprises.
+
+    Only the digits 0-9: Python's ``Decimal`` also reads other scripts' digits ("١٢" is 12), which a
+    person checking the figure would not read as the same number.
+    """
     if currency not in MINOR_UNITS:
         raise MoneyError(f"unknown currency {currency!r}")
+    text = text.strip()
+    if not text.isascii():
+        raise MoneyError(f"{text!r} is not an amount: write it with the digits 0-9")
     try:
-        amount = Decimal(text.strip())
+        amount = Decimal(text)
     except InvalidOperation:
         raise MoneyError(f"{text!r} is not an amount") from None
     if not amount.is_finite() or amount < 0:

@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from core.text import single_line
 from returns.models import Claim, OutboundAttachment, OutboundEmail
 
 # template name → subject; the bodies are templates/emails/<name>.txt and .html. Customer emails are
@@ -61,7 +62,8 @@ def email_customer(*, claim: Claim, template: str, attachments=(), written_by=No
             "status_url": links.claim_status_url(claim),
             **context,
         }
-        subject = str(SUBJECTS[template]).format(ref=ref)
+        # A header: one line, whatever the order number carried in (core/text.py).
+        subject = single_line(str(SUBJECTS[template]).format(ref=ref))
         body_text = render_to_string(f"emails/{template}.txt", context)
         body_html = render_to_string(f"emails/{template}.html", context)
     email = OutboundEmail.objects.create(
@@ -134,7 +136,7 @@ def email_order_link(*, order, url: str, language: str) -> OutboundEmail:
             "support_email": settings.RMA_SUPPORT_EMAIL,
             "ref": order.number,
         }
-        subject = str(_("Your link to order {number}")).format(number=order.number)
+        subject = single_line(str(_("Your link to order {number}")).format(number=order.number))
         body_text = render_to_string("emails/order_link.txt", context)
         body_html = render_to_string("emails/order_link.html", context)
     email = OutboundEmail.objects.create(

@@ -41,7 +41,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from core import actors
+from core import actors, text
 from returns import money, services
 from returns.models import Order, OrderLine, Product, ReceivedDateSource
 
@@ -52,6 +52,8 @@ BATCH_LINES = 20_000
 MAX_QUANTITY = 2_147_483_647
 MAX_AMOUNT = Decimal(10) ** 11  # DecimalField(max_digits=14, decimal_places=3)
 LENGTHS = {"number": 64, "customer_email": 254, "customer_name": 255, "payment_reference": 128}
+# Refused when they hold a control character (names are cleaned instead: _names_on_one_line).
+IDENTIFIERS = ("number", "customer_email", "payment_reference")
 SKU_LENGTH, PRODUCT_NAME_LENGTH = 64, 255
 
 
@@ -155,6 +157,9 @@ def order_problems(data: OrderData) -> list[str]:
     for name, limit in LENGTHS.items():
         if len(getattr(data, name)) > limit:
             problems.append(f"{name.replace('_', ' ')} is longer than {limit} characters")
+    for name in IDENTIFIERS:
+        if text.has_control_characters(getattr(data, name)):
+            problems.append(f"{name.replace('_', ' ')} contains a line break or another control character")
     if data.currency not in money.MINOR_UNITS:
         problems.append(f"currency “{data.currency}” is not one we sell in")
     if data.refunded_total is not None and not Decimal(0) <= data.refunded_total < MAX_AMOUNT:
@@ -170,6 +175,8 @@ def _line_problems(line: LineData, currency: str) -> list[str]:
         problems.append("a line has no SKU")
     elif len(line.sku) > SKU_LENGTH:
         problems.append(f"SKU {line.sku[:20]}… is longer than {SKU_LENGTH} characters")
+    elif text.has_control_characters(line.sku):
+        problems.append(f"SKU {line.sku!r} contains a line break or another control character")
     if len(line.name) > PRODUCT_NAME_LENGTH:
         problems.append(f"the name of {line.sku} is longer than {PRODUCT_NAME_LENGTH} characters")
     if not 1 <= line.quantity <= MAX_QUANTITY:
@@ -212,6 +219,16 @@ def _one_line_per_product(data: OrderData) -> OrderData:
     return replace(data, lines=tuple(merged.values()))
 
 
+def _names_on_one_line(data: OrderData) -> OrderData:
+    """A name is shown and emailed on one line: its line breaks and control characters become spaces.
+
+    Identifiers (number, email, payment reference, SKU) are not cleaned but refused (``order_problems``).
+    """
+    name = text.single_line(data.customer_name)
+    lines = tuple(replace(line, name=text.single_line(line.name)) for line in data.lines)
+    return replace(data, customer_name=name, lines=lines)
+
+
 def _add(first, second):
     return first if second is None else second if first is None else first + second
 
@@ -222,6 +239,7 @@ def _add(first, second):
 def _batch_apply(batch: list[OrderData], report: UpsertReport) -> None:
     ready = []
     for data in batch:
+        data = _names_on_one_line(data)
         problems = order_problems(data)
         try:
             if problems:

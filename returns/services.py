@@ -14,10 +14,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from core import actors, events
+from core.text import single_line
 from returns import ledger, links, notifications, policy, selectors, sla, states, uploads
 from returns.models import (
     OPEN_STATUSES,
@@ -966,39 +968,94 @@ def evidence_add(*, claim_id: int, by, upload, shows_whole_package: bool = False
 
 
 def evidence_make_thumbnail(*, evidence_id: int) -> None:
+    """Make a photo's thumbnail; a failure is counted on the row with its reason, never raised.
+
+    The thumbnail sweep tries again later (the broker may have been down, storage may have failed),
+    until ``THUMBNAIL_MAX_ATTEMPTS``: then the error stays on the row and the claim page shows the
+    photo without a thumbnail.
+    """
     evidence = Evidence.objects.get(pk=evidence_id)
     if evidence.thumbnail or evidence.kind != EvidenceKind.PHOTO:
         return
-    with evidence.file.open("rb") as original:
-        thumbnail = uploads.make_thumbnail(original.read())
-    evidence.thumbnail.save("thumb.jpg", ContentFile(thumbnail), save=False)
-    Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(thumbnail=evidence.thumbnail.name)
+    if evidence.thumbnail_attempts >= settings.THUMBNAIL_MAX_ATTEMPTS:
+        return
+    try:
+        with evidence.file.open("rb") as original:
+            thumbnail = uploads.make_thumbnail(original.read())
+        evidence.thumbnail.save("thumb.jpg", ContentFile(thumbnail), save=False)
+    except Exception as error:  # a damaged photo, storage down, a bug: all counted, none loops
+        Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(
+            thumbnail_attempts=F("thumbnail_attempts") + 1,
+            thumbnail_error=single_line(f"{type(error).__name__}: {error}")[:2000],
+        )
+        log.warning("thumbnail of evidence %s not made: %s", evidence_id, error)
+        return
+    Evidence.objects.filter(pk=evidence.pk, thumbnail="").update(
+        thumbnail=evidence.thumbnail.name, thumbnail_attempts=F("thumbnail_attempts") + 1, thumbnail_error=""
+    )
+
+
+def evidence_requeue_thumbnails() -> int:
+    """Queue the thumbnails of photos still without one (the broker lost the task, or it failed); how many.
+
+    Photos uploaded within ``THUMBNAIL_REQUEUE_AFTER_SECONDS`` are left to their own task; one that has
+    had ``THUMBNAIL_MAX_ATTEMPTS`` attempts is left with its error.
+    """
+    from returns import tasks
+
+    cutoff = timezone.now() - timedelta(seconds=settings.THUMBNAIL_REQUEUE_AFTER_SECONDS)
+    missing = list(
+        Evidence.objects.filter(
+            kind=EvidenceKind.PHOTO,
+            thumbnail="",
+            uploaded_at__lt=cutoff,
+            thumbnail_attempts__lt=settings.THUMBNAIL_MAX_ATTEMPTS,
+        )
+        .order_by("uploaded_at")
+        .values_list("pk", flat=True)[: settings.THUMBNAIL_REQUEUE_BATCH]
+    )
+    for evidence_id in missing:
+        tasks.make_evidence_thumbnail.delay(evidence_id)
+    return len(missing)
 
 
 # --- Emails -------------------------------------------------------------
 
 
 def email_send(*, email_id: int, final_attempt: bool = False) -> None:
-    """Send one outbox row. The row lock makes a redelivered task wait and then skip a sent email."""
+    """Send one outbox row. The row lock makes a redelivered task wait and then skip a sent email.
+
+    A network fault (``OSError``) is retried by the task and fails the row on its last attempt; an email
+    that cannot be built (``BadHeaderError``, an address Django refuses: a ``ValueError``) will never send,
+    so it fails at once with the reason, and the sweep does not queue it again.
+    """
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update().get(pk=email_id)
         if email.status != EmailStatus.READY:
             return
-        message = EmailMultiAlternatives(
-            email.subject,
-            email.body_text,
-            settings.DEFAULT_FROM_EMAIL,
-            [email.to],
-            headers=_thread_headers(email),
-            reply_to=[email.reply_to] if email.reply_to else None,
-        )
-        message.attach_alternative(email.body_html, "text/html")
-        for attachment in email.attachments.all():
-            with attachment.file.open("rb") as content:
-                message.attach(attachment.name, content.read(), attachment.content_type)
         try:
+            message = EmailMultiAlternatives(
+                single_line(email.subject),
+                email.body_text,
+                settings.DEFAULT_FROM_EMAIL,
+                [email.to],
+                headers=_thread_headers(email),
+                reply_to=[email.reply_to] if email.reply_to else None,
+            )
+            message.attach_alternative(email.body_html, "text/html")
+            for attachment in email.attachments.all():
+                with attachment.file.open("rb") as content:
+                    message.attach(attachment.name, content.read(), attachment.content_type)
             message.send()
         except OSError as error:
+            failure = error
+        except ValueError as error:  # BadHeaderError is one: the email is wrong, not the network
+            email.status, email.attempts = EmailStatus.FAILED, email.attempts + 1
+            email.last_error = single_line(f"Cannot be sent: {error}")[:2000]
+            email.save(update_fields=["status", "attempts", "last_error", "updated_at"])
+            log.warning("email %s failed for good: %s", email_id, error)
+            return
+        except Exception as error:  # a bug, or storage down: counted, so the sweep gives up after its attempts
             failure = error
         else:
             email.status, email.sent_at, email.attempts = EmailStatus.SENT, timezone.now(), email.attempts + 1
@@ -1026,20 +1083,29 @@ def _thread_headers(email: OutboundEmail) -> dict:
         headers["References"] = email.references or email.in_reply_to
     if email.written_by_id is None:
         headers["Auto-Submitted"] = "auto-generated"
-    return headers
+    # Message-IDs can come from a customer's email (decoded, they may hold a line break): one line each.
+    return {name: single_line(value) for name, value in headers.items()}
 
 
 def email_requeue_stale() -> int:
-    """Queue again the emails still ready after the broker lost their task."""
+    """Queue again the emails still ready after the broker lost their task; how many.
+
+    One that has had ``EMAIL_MAX_ATTEMPTS`` attempts is failed instead, its last error kept: nothing
+    is queued for ever.
+    """
     from returns import tasks
 
     cutoff = timezone.now() - timedelta(seconds=settings.EMAIL_REQUEUE_AFTER_SECONDS)
-    stale = list(
-        OutboundEmail.objects.filter(status=EmailStatus.READY, updated_at__lt=cutoff).values_list("pk", flat=True)
+    stale = OutboundEmail.objects.filter(status=EmailStatus.READY, updated_at__lt=cutoff)
+    stale.filter(attempts__gte=settings.EMAIL_MAX_ATTEMPTS).update(
+        status=EmailStatus.FAILED,
+        last_error=Concat(Value(f"Gave up after {settings.EMAIL_MAX_ATTEMPTS} attempts. "), F("last_error")),
+        updated_at=timezone.now(),
     )
-    for email_id in stale:
+    queued = list(stale.values_list("pk", flat=True))
+    for email_id in queued:
         tasks.send_email.delay(email_id)
-    return len(stale)
+    return len(queued)
 
 
 # --- SLA ----------------------------------------------------------------

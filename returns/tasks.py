@@ -21,6 +21,13 @@ def requeue_stale_emails() -> int:
 
 
 @shared_task
+def requeue_thumbnails() -> int:
+    from returns.services import evidence_requeue_thumbnails
+
+    return evidence_requeue_thumbnails()
+
+
+@shared_task
 def make_evidence_thumbnail(evidence_id: int) -> None:
     from returns.services import evidence_make_thumbnail
 

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
 
 from returns import states, uploads
 from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
@@ -158,7 +159,7 @@ class AttachedUnmatchedParcelInline(ReadOnlyInline):
 
 
 @admin.register(ReturnParcel)
-class ReturnParcelAdmin(admin.ModelAdmin):
+class ReturnParcelAdmin(ModelAdmin):
     list_display = (
         "rma_number",
         "carrier",

@@ -152,6 +152,10 @@ class OutboundParcel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["claim", "purpose"], name="outbound_one_per_claim_purpose"),
         ]
+        indexes = [
+            # The staff search box finds a claim by its replacement's tracking number (backoffice/search.py).
+            models.Index(fields=["tracking_number"], condition=~Q(tracking_number=""), name="outbound_tracking"),
+        ]
 
     def __str__(self):
         return f"{self.get_purpose_display()} for {self.claim}"

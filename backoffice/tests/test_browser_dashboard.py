@@ -31,7 +31,7 @@ def test_manager_reads_the_dashboard_filters_it_and_exports_the_claims_behind_a_
     page.goto(f"{live_server.url}/admin/login/?next=/admin/dashboard/")
     page.fill("#id_username", "boss")
     page.fill("#id_password", "pw-boss")
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.wait_for_selector("svg.chart")
 
     assert page.locator("svg.chart").count() >= 5

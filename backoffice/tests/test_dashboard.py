@@ -295,10 +295,10 @@ def test_dashboard_runs_a_fixed_number_of_queries(manager_client, data):
     for day in range(5, 19):
         ClaimItemFactory(claim__submitted_at=local(2026, 1, day, 10), order_line__product=ProductFactory())
 
-    # session, user, two permission queries, manager check; per chart the summaries' check for changed days
-    # (backoffice/summaries.py) and its reads (SKU: claims, products, units sold; SLA: stored and live, for
-    # claims and refunds)
-    assert queries() == before == 23
+    # session, user, two permission queries, manager check, the sidebar's queue badges (one query); per chart
+    # the summaries' check for changed days (backoffice/summaries.py) and its reads (SKU: claims, products,
+    # units sold; SLA: stored and live, for claims and refunds)
+    assert queries() == before == 24
 
 
 def test_only_managers_see_the_dashboard(client, django_user_model):
@@ -321,3 +321,22 @@ def test_a_type_filter_keeps_the_reason_links_to_that_type(manager_client, data)
     assert _claims(manager_client, _link(page, "SR-A: 1 DOA: Wrong item received claim per 10 units sold (10.0%)")) == {
         data["c1"].pk
     }
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("start=9999-12-31", "Choose a day between 2000 and 2099."),
+        ("end=9999-12-31", "Choose a day between 2000 and 2099."),
+        ("start=0001-01-01&end=2026-01-01", "Choose a day between 2000 and 2099."),
+        ("start=2000-01-01", "Choose a period of at most two years (from 01 Jan 2000, until"),
+        ("start=2020-01-01&end=2026-01-01", "Choose a period of at most two years"),
+    ],
+)
+def test_a_crafted_period_is_refused_with_a_message_and_the_default_period_shown(manager_client, query, words):
+    response = manager_client.get(f"/admin/dashboard/?{query}")
+
+    assert response.status_code == 200
+    assert words in response.content.decode()
+    filters = response.context["filters"]
+    assert (filters.end - filters.start).days < dashboard.MAX_DAYS

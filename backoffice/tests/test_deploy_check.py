@@ -1,10 +1,12 @@
-"""``manage.py check --deploy`` is clean with deploy/production.env.example, and only with it.
+"""``manage.py check --deploy`` fails on deploy/production.env.example's placeholder secret, and is clean
+with the example once a real secret replaces it (and only then).
 
 Each check runs in a subprocess whose environment is exactly the example file's
 variables: nothing leaks in from the test run (its DATABASE_URL, broker, eager mode).
 """
 
 import json
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +31,11 @@ def production_env() -> dict[str, str]:
     return variables
 
 
+def deployable_env() -> dict[str, str]:
+    """The example with its placeholder secret replaced, as the operator is told to."""
+    return {**production_env(), "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
+
+
 def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -40,8 +47,31 @@ def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_deploy_check_is_clean_with_the_production_env_example():
+def test_deploy_check_fails_on_the_examples_placeholder_secret():
     result = deploy_check(production_env())
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "backoffice.E001" in output
+    assert "(0 silenced)" in output and "1 issue" in output, output
+
+
+def test_deploy_check_fails_on_the_placeholder_even_without_fail_level():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=BASE_DIR,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "backoffice.E001" in result.stderr
+
+
+def test_deploy_check_is_clean_with_the_example_and_a_real_secret():
+    result = deploy_check(deployable_env())
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -72,7 +102,7 @@ def test_deploy_check_fails_with_the_embedded_defaults():
     ],
 )
 def test_each_hardening_variable_is_needed(variable, value, warning):
-    env = production_env()
+    env = deployable_env()
     if value is None:
         del env[variable]
     else:

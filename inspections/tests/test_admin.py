@@ -136,14 +136,14 @@ def test_queue_query_count_does_not_grow_with_rows(client, warehouse_user, recei
     for _ in range(2):
         received_claim(prices=(Decimal("10.00"), Decimal("20.00")))
     client.force_login(warehouse_user)
-    # session, user, the user's and the groups' permissions, the parcels, their claims' items
-    with django_assert_num_queries(6):
+    # session, user, the user's and the groups' permissions, the sidebar's queue badges (one query, backoffice/navigation.py), the parcels, their claims' items
+    with django_assert_num_queries(7):
         response = client.get(QUEUE)
     assert len(response.context["rows"]) == 2
 
     for _ in range(8):
         received_claim(prices=(Decimal("10.00"), Decimal("20.00"), Decimal("30.00")))
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = client.get(QUEUE)
     assert len(response.context["rows"]) == 10
 
@@ -229,6 +229,26 @@ def test_an_invalid_number_comes_back_as_a_message(client, warehouse_user, recei
     assert response.status_code == 200
     assert any(message.startswith("Deduction amount (USD): ") for message in page_messages(response))
     assert 'value="ten"' in response.text
+
+
+@pytest.mark.parametrize(
+    ("amount", "words"),
+    [
+        ("1e30", "Ensure that there are no more than 14 digits in total."),
+        ("100000000000", "Ensure that there are no more than 11 digits before the decimal point."),
+        ("١٠", "Write the number with the digits 0-9."),
+        ("١٠٫٥", "Write the number with the digits 0-9."),
+    ],
+)
+def test_a_crafted_deduction_comes_back_as_a_message(client, warehouse_user, received_claim, amount, words):
+    claim = received_claim()
+    client.force_login(warehouse_user)
+
+    response = post(client, claim, label_present="no", deduction_amount=amount, deduction_reason="No label")
+
+    assert response.status_code == 200
+    assert f"Deduction amount (USD): {words}" in page_messages(response)
+    assert not Inspection.objects.filter(deduction_amount__isnull=False).exists()
 
 
 def test_complete_moves_the_claim_to_inspected_and_shows_the_claim(client, warehouse_user, received_claim):

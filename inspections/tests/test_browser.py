@@ -18,7 +18,7 @@ def test_warehouse_receives_inspects_and_sees_the_claim_inspected(page, live_ser
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "warehouse")
     page.fill("#id_password", "pw-warehouse")
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
 
     # The bench: scan the RMA number and press Enter.
     page.goto(f"{live_server.url}/admin/shipments/returnparcel/receive/")
@@ -39,7 +39,7 @@ def test_warehouse_receives_inspects_and_sees_the_claim_inspected(page, live_ser
     page.click("#complete")
 
     page.wait_for_selector(f"text={claim.rma_number} is inspected: Full refund.")
-    assert page.locator(".field-status .readonly").inner_text() == "Inspected"
+    assert page.locator("#claim-status").inner_text() == "Inspected"
     assert "Full refund" in page.locator("#content-main").inner_text()
     page.screenshot(path=str(tmp_path / "inspected.png"), full_page=True)
     claim = Claim.objects.get(pk=claim.pk)

@@ -647,7 +647,7 @@ def test_photo_that_is_not_an_image_is_refused(received_claim, warehouse_user):
 def test_a_video_is_refused_as_an_inspection_photo(received_claim, warehouse_user):
     claim = received_claim()
     inspection = inspect(claim, warehouse_user)
-    mp4 = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64
+    mp4 = b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov"
 
     with pytest.raises(uploads.RejectedUpload, match="is a video"):
         services.inspection_photo_add(

@@ -62,7 +62,7 @@ def staff_login(browser, live_server, username: str):
     staff.goto(f"{live_server.url}/admin/login/")
     staff.fill("#id_username", username)
     staff.fill("#id_password", f"pw-{username}")
-    staff.click("input[type=submit]")
+    staff.click("#login-form [type=submit]")
     return staff
 
 

@@ -21,7 +21,7 @@ def test_finance_approves_a_proposed_refund_and_sees_it_succeed(
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "payer")
     page.fill("#id_password", "pw-payer")
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.goto(f"{live_server.url}/admin/refunds/refund/")
     assert "49.90 USD" in page.locator("#refund-totals").inner_text()
     page.click(f"text=Refund #{refund.pk}")

@@ -375,7 +375,8 @@ def test_manual_refund_waits_for_finance_to_enter_the_reference(inspector, finan
     event = ClaimEvent.objects.get(claim=claim, action="refund")
     assert (event.actor, event.actor_kind) == (None, "system")
     email = OutboundEmail.objects.get(claim=claim, template="refund_sent")
-    assert "49.90 USD" in email.body_text and "BANK-77812" in email.body_text
+    assert "49.90 USD" in email.body_text
+    assert "BANK-77812" not in email.body_text + email.body_html  # finance's reference stays in the back-office
     assert email.subject == f"Your refund was sent ({claim.rma_number})"
 
 
@@ -667,3 +668,30 @@ def test_two_executions_at_once_call_the_provider_once(inspector, finance, strip
 
     assert sorted(results) == ["in_flight", "succeeded"]
     assert stripe_fake.refunds_created(pi) == 1 and len(stripe_fake.requests_to("POST", "/v1/refunds")) == 1
+
+
+def test_the_customers_email_quotes_the_inspectors_reason_not_finances_or_the_payment_reference(
+    inspector, finance, django_capture_on_commit_callbacks
+):
+    # given a reduced refund whose deduction finance corrected, with an internal reason, then paid by hand
+    claim = inspected_claim(
+        inspector, ["reduced_refund"], unit_price="80.00", deduction_amount=Decimal("15"), deduction_reason="Scratched"
+    )
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    deduction = refund.lines.get(kind=LineKind.DEDUCTION)
+    internal = "Supervisor Wei agreed, ticket FIN-5521"
+    services.refund_adjust_lines(
+        refund_id=refund.pk, by=finance, changes=[LineChange(line_id=deduction.pk, amount="10.00")], reason=internal
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_approve(refund_id=refund.pk, by=finance)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_record_manual_payment(refund_id=refund.pk, by=finance, provider_reference="HSBC-88123 by Wei")
+
+    # then the customer reads the amounts and the inspector's reason, and none of finance's words
+    email = OutboundEmail.objects.get(claim=claim, template="refund_sent")
+    both = email.body_text + email.body_html
+    assert "70.00 USD" in both and "Scratched" in both
+    assert internal not in both and "HSBC-88123" not in both
+    # finance's reason stays in the refund's history, for staff
+    assert refund.events.get(action="adjust").payload["reason"] == internal

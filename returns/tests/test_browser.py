@@ -28,7 +28,7 @@ def test_agent_uploads_whole_package_photo_and_approves(page, live_server, djang
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "cs")
     page.fill("#id_password", "pw-cs")
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.goto(f"{live_server.url}/admin/returns/claim/")
     page.click(f"text=Claim #{claim.pk}")
     page.set_input_files("#id_files", str(photo))

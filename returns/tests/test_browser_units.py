@@ -13,7 +13,7 @@ def log_in(page, live_server, username):
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
 
 
 def test_agent_claims_one_of_three_units_then_joins_the_customers_second_email_to_it(
@@ -31,7 +31,7 @@ def test_agent_claims_one_of_three_units_then_joins_the_customers_second_email_t
     page.select_option("#id_claim_type", ClaimType.NO_REASON)
     page.fill("#id_description", "One of the three handles does not fit.")
     shoot(page, "claim-new-units")
-    page.click("#claim-form input[type=submit]")
+    page.click("#claim-form [type=submit]")
     page.wait_for_selector(".messagelist .success")
     first = Claim.objects.get()
     assert first.items.get().quantity == 1
@@ -68,7 +68,7 @@ def test_needs_attention_page_in_chromium(page, live_server, django_user_model, 
     log_in(page, live_server, "cs")
 
     page.goto(f"{live_server.url}/admin/")
-    page.click("text=Needs attention")
+    page.click("#attention-module a")
 
     row = page.locator("#attention tbody tr").first
     assert str(refund.claim) in row.inner_text()

@@ -15,8 +15,9 @@ import boto3
 import pillow_heif
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
 from returns import services, states, uploads
 from returns.models import ClaimEvent, ClaimStatus, Evidence, EvidenceKind
@@ -27,15 +28,22 @@ pillow_heif.register_heif_opener()
 pytestmark = pytest.mark.django_db
 
 GPS_IFD = 0x8825
+EXIF_IFD = 0x8769
 ORIENTATION = 0x0112
 MAKE = 0x010F
+MODEL = 0x0110
+ARTIST = 0x013B
+CAMERA_OWNER_NAME = 0xA430
+BODY_SERIAL_NUMBER = 0xA431
+MAKER_NOTE = 0x927C
 XMP_WITH_LOCATION = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="22,32.1667N" '
     b'exif:GPSLongitude="113,56.0167E"/></rdf:RDF></x:xmpmeta>'
 )
-MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x08free" + b"\x00\x00\x00\x08mdat"
-MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  " + b"\x00\x00\x00\x08wide" + b"\x00\x00\x00\x08mdat"
+MOOV = b"\x00\x00\x00\x08moov"
+MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x08free" + b"\x00\x00\x00\x08mdat" + MOOV
+MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  " + b"\x00\x00\x00\x08wide" + b"\x00\x00\x00\x08mdat" + MOOV
 
 
 # --- Files made here --------------------------------------------------------
@@ -281,30 +289,65 @@ def test_truncated_jpeg_is_refused_as_damaged():
 # --- Location stripped from the stored copy ---------------------------------
 
 
-def test_gps_exif_is_removed_from_the_stored_jpeg_and_orientation_kept(claim, cs, s3_objects):
-    data = image_bytes("JPEG", exif=exif_with_location(orientation=6))
-    assert Image.open(io.BytesIO(data)).getexif().get_ifd(GPS_IFD)  # the original has a location
+def personal_exif(orientation: int = 6) -> Image.Exif:
+    """What a phone or a camera writes about its owner: name, serial numbers, maker notes, location."""
+    exif = exif_with_location(orientation)
+    exif[ARTIST] = "Jane Customer"
+    exif[MODEL] = "Pocket Camera 7"
+    details = exif.get_ifd(EXIF_IFD)
+    details[CAMERA_OWNER_NAME] = "Jane Customer"
+    details[BODY_SERIAL_NUMBER] = "SN-0042-7781"
+    details[MAKER_NOTE] = b"maker-private-blob"
+    return exif
 
-    evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.jpg", data))
 
-    exif = stored_image(s3_objects, evidence).getexif()
-    assert GPS_IFD not in exif
-    assert exif.get_ifd(GPS_IFD) == {}
-    assert exif[ORIENTATION] == 6
-    assert exif[MAKE] == "CameraMaker"
+PERSONAL_VALUES = (b"Jane Customer", b"SN-0042-7781", b"maker-private-blob", b"CameraMaker", b"Pocket Camera 7")
 
 
-@pytest.mark.parametrize("image_format", ["PNG", "WEBP", "HEIF"])
-def test_gps_exif_is_removed_from_other_stored_photo_formats(claim, cs, s3_objects, image_format):
-    data = image_bytes(image_format, exif=exif_with_location())
-    assert Image.open(io.BytesIO(data)).getexif().get_ifd(GPS_IFD)
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP", "HEIF"])
+def test_every_personal_tag_is_gone_from_the_stored_photo_and_orientation_kept(claim, cs, s3_objects, image_format):
+    extra = {"comment": b"Jane Customer"} if image_format == "JPEG" else {}
+    data = image_bytes(image_format, exif=personal_exif(orientation=6), **extra)
+    original = Image.open(io.BytesIO(data)).getexif()
+    assert original[ARTIST] and original.get_ifd(EXIF_IFD)[BODY_SERIAL_NUMBER] and original.get_ifd(GPS_IFD)
 
     evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box", data))
 
+    stored_bytes = s3_objects(evidence.file.name)
+    assert [value for value in PERSONAL_VALUES if value in stored_bytes] == []
     stored = stored_image(s3_objects, evidence)
     assert stored.format == image_format
-    assert stored.getexif().get_ifd(GPS_IFD) == {}
-    assert stored.getexif()[MAKE] == "CameraMaker"
+    exif = stored.getexif()
+    assert exif.get_ifd(GPS_IFD) == {} and exif.get_ifd(EXIF_IFD) == {}
+    if image_format == "HEIF":
+        # HEIF carries the rotation in its own box (irot), which pillow-heif applies on reading.
+        assert set(exif) <= {ORIENTATION}
+    else:
+        assert dict(exif) == {ORIENTATION: 6}
+    assert "comment" not in stored.info
+
+
+def test_png_text_chunks_are_removed(claim, cs, s3_objects):
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Author", "Jane Customer")
+    text.add_itxt("Location", "Shenzhen, 22.53N 113.93E")
+    data = image_bytes("PNG", pnginfo=text)
+
+    evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.png", data))
+
+    stored_bytes = s3_objects(evidence.file.name)
+    assert b"Jane Customer" not in stored_bytes and b"Shenzhen" not in stored_bytes
+    assert stored_image(s3_objects, evidence).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_jpeg_is_cleaned_without_re_encoding(claim, cs, s3_objects):
+    """The pixels' bytes are copied, not decoded and compressed again: no quality is lost."""
+    data = image_bytes("JPEG", size=(200, 160), exif=personal_exif(), quality=70)
+    scan = data[data.index(b"\xff\xda") :]
+
+    evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.jpg", data))
+
+    assert s3_objects(evidence.file.name).endswith(scan)
 
 
 @pytest.mark.parametrize("image_format", ["JPEG", "WEBP", "HEIF"])
@@ -345,11 +388,15 @@ def test_two_uploads_with_the_same_name_are_both_kept(claim, cs, s3_objects):
     assert stored_image(s3_objects, second).getpixel((0, 0)) == (0, 0, 255)
 
 
-def test_stored_file_url_is_signed_and_time_limited(claim, cs):
+def test_stored_file_url_goes_through_the_file_view_to_a_presigned_url(claim, cs, client):
     evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.png", image_bytes("PNG")))
+    client.force_login(cs)
 
-    url = evidence.file.url
+    response = client.get(evidence.file.url)
 
+    assert evidence.file.url.startswith("/admin/files/")
+    assert response.status_code == 302
+    url = response["Location"]
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Signature"][0]
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
@@ -361,7 +408,7 @@ def test_stored_file_is_private_without_the_signature(claim, cs):
     """moto checks no signature, but it does refuse an unsigned read of a private object."""
     data = image_bytes("PNG")
     evidence = services.evidence_add(claim_id=claim.pk, by=cs, upload=upload("box.png", data))
-    signed = evidence.file.url
+    signed = default_storage.presigned_url(evidence.file.name)
     unsigned = urlunsplit(urlsplit(signed)._replace(query=""))
 
     with urllib.request.urlopen(signed, timeout=10) as response:

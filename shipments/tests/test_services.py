@@ -345,7 +345,9 @@ def test_refused_photo_is_named_and_nothing_is_recorded(cs, warehouse_user, s3_o
 
 def test_video_is_refused_as_a_parcel_photo(cs, warehouse_user):
     claim = approved_claim(cs)
-    video = SimpleUploadedFile("unboxing.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 32, content_type="video/mp4")
+    video = SimpleUploadedFile(
+        "unboxing.mp4", b"\x00\x00\x00\x10ftypmp42\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov", content_type="video/mp4"
+    )
 
     with pytest.raises(uploads.RejectedUpload, match=re.escape("“unboxing.mp4” is a video")):
         receive(claim.rma_number, warehouse_user, photos=[video])

@@ -136,7 +136,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("returns", "0014_claim_unanswered_order_received_indexes"),
+        ("backoffice", "0002_heartbeat"),
+        ("returns", "0016_claim_unanswered_order_received_indexes"),
         ("refunds", "0004_refund_queue_priority_stored"),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('returns', '0013_orderline_serial_numbers_gin'),
+        ('returns', '0015_orderline_serial_numbers_gin'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

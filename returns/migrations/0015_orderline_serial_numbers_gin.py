@@ -23,7 +23,7 @@ def drop_index(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("returns", "0012_claim_actions_merged"),
+        ("returns", "0014_evidence_thumbnail_attempts"),
     ]
 
     operations = [

@@ -1,0 +1,155 @@
+"""The staff console as each role uses it, in Debian's Chromium through Playwright: the sidebar and its badges, the
+home's queues, the claim page's header, stepper and timeline, and the search box.
+
+Saves ``var/screenshots/console-*-desktop.png`` and ``-phone.png`` (1280 and 390 px wide, whole page).
+"""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from backoffice.tests.test_browser_history import a_claim_with_a_history
+from inspections.tests.conftest import approved_claim, receive, requested_claim
+from refunds.tests.conftest import finance_user
+from returns.models import Claim
+from returns.tests.factories import ROLES, staff_user
+from shipments.models import ReturnParcel
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return {
+        "cs": staff_user(django_user_model, "agent", ROLES["cs"]),
+        "warehouse": staff_user(django_user_model, "picker", ROLES["warehouse"]),
+        "finance": finance_user(django_user_model, "payer"),
+        "manager": staff_user(django_user_model, "boss", ROLES["manager"]),
+    }
+
+
+@pytest.fixture
+def work(staff):
+    """A refunded claim with its whole history, one overdue claim to answer, one parcel awaited, one to inspect."""
+    cs, warehouse = staff["cs"], staff["warehouse"]
+    refunded, _ = a_claim_with_a_history(cs, warehouse, staff["finance"])
+    late = requested_claim(cs)
+    Claim.objects.filter(pk=late.pk).update(first_response_due_at=timezone.now() - dt.timedelta(hours=1))
+    awaited = approved_claim(cs)
+    ReturnParcel.objects.create(
+        claim=awaited, entered_via="customer_link", carrier="DHL", tracking_number="JD0123456789"
+    )
+    receive(approved_claim(cs), warehouse)
+    refunded.refresh_from_db()
+    return {"refunded": refunded, "late": late, "awaited": awaited}
+
+
+def log_in(page, live_server, user):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", f"pw-{user.username}")
+    page.click("#login-form [type=submit]")
+    page.wait_for_selector("#home")
+
+
+def sidebar_item(page, title: str):
+    return page.locator("#nav-sidebar-apps li", has_text=title)
+
+
+# role → (its sidebar group, {queue title: badge}, its home queues' ids)
+ROLE_HOMES = {
+    "cs": ("Customer service", {"Claims to answer": "1"}, ["queue-to_answer", "queue-awaiting_customer"]),
+    "warehouse": (
+        "Warehouse",
+        {"Parcels to receive": "1", "Items to inspect": "1"},
+        ["queue-parcels_to_receive", "queue-items_to_inspect", "queue-replacements_to_ship"],
+    ),
+    "finance": ("Finance", {}, ["queue-refunds_to_approve", "queue-refunds_failed"]),
+    "manager": ("Manager", {"Claims to answer": "1"}, ["queue-to_answer", "queue-unmatched_parcels"]),
+}
+
+
+@pytest.mark.parametrize("role", list(ROLE_HOMES))
+def test_each_role_starts_its_day_on_its_own_queues(page, live_server, staff, work, shoot, role):
+    group, expected_badges, home_queues = ROLE_HOMES[role]
+    log_in(page, live_server, staff[role])
+
+    assert page.locator("#nav-sidebar-apps h2", has_text=group).is_visible()
+    for title, badge in expected_badges.items():
+        assert sidebar_item(page, title).inner_text().split()[-1] == badge, title
+    for queue in home_queues:
+        assert page.locator(f"#{queue}").is_visible(), queue
+    if role in ("cs", "manager"):
+        # the overdue answer: red in the sidebar and on the home card
+        assert "bg-red-500" in sidebar_item(page, "Claims to answer").locator("span").last.get_attribute("class")
+        assert "queue-urgent" in page.locator("#queue-to_answer").get_attribute("class")
+    other_groups = {"cs": "Finance", "warehouse": "Customer service", "finance": "Warehouse"}
+    if role in other_groups:
+        assert page.locator("#nav-sidebar-apps h2", has_text=other_groups[role]).count() == 0
+    shoot(page, f"console-home-{role}")
+
+    # one click from the home to the queue's page
+    page.click(f"#{home_queues[0]}")
+    page.wait_for_load_state()
+    assert page.url != f"{live_server.url}/admin/"
+    shoot(page, f"console-queue-{role}")
+
+
+def test_the_claim_page_reads_in_five_seconds(page, live_server, staff, work, shoot):
+    claim = work["refunded"]
+    log_in(page, live_server, staff["manager"])
+
+    page.goto(f"{live_server.url}/admin/returns/claim/{claim.pk}/change/")
+
+    header = page.locator("#claim-header")
+    assert claim.rma_number in header.locator("#claim-number").inner_text()
+    assert header.locator("#claim-status").inner_text() == "Refunded"
+    steps = page.locator("#claim-stepper .step")
+    assert steps.count() == 5
+    assert page.locator("#claim-stepper .step-done").count() == 5
+    assert page.locator("#claim-stepper .step-label").all_inner_texts() == [
+        "Requested",
+        "Approved",
+        "Shipped",
+        "Inspected",
+        "Refunded",
+    ]
+    # the verdict and the actions side by side on a desktop, the order card beside them
+    verdict, actions = page.locator("#policy-verdict").bounding_box(), page.locator("#claim-actions").bounding_box()
+    assert actions["x"] > verdict["x"] + verdict["width"] - 1 and abs(actions["y"] - verdict["y"]) < 5
+    assert claim.order.number in page.locator("#claim-order").inner_text()
+    timeline = page.locator("#timeline").inner_text()
+    assert f"Approved: {claim.rma_number} given." in timeline
+    assert "Email to the customer" in timeline and "Manual payment recorded" in timeline
+    shoot(page, "console-claim-refunded")
+
+    new = work["late"]
+    page.goto(f"{live_server.url}/admin/returns/claim/{new.pk}/change/")
+    assert page.locator("#claim-stepper .step-current .step-label").inner_text() == "Requested"
+    assert page.locator("#return_parcel-group, #refunds-group, #inspections-group").count() == 0
+    shoot(page, "console-claim-new")
+
+
+@pytest.mark.parametrize(
+    ("how", "term"),
+    [("RMA number", "rma"), ("tracking number", "JD0123456789"), ("email", "email"), ("order number", "order")],
+)
+def test_the_search_box_finds_a_claim(page, live_server, staff, work, shoot, how, term):
+    claim = work["awaited"]
+    term = {"rma": claim.rma_number, "email": claim.customer_email.upper(), "order": claim.order_number}.get(term, term)
+    log_in(page, live_server, staff["warehouse"])
+
+    page.fill("#sidebar-claim-search-input", term)
+    page.press("#sidebar-claim-search-input", "Enter")
+    page.wait_for_selector("#result_list")
+
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1, how
+    assert claim.rma_number in rows.first.inner_text()
+    if how == "tracking number":
+        shoot(page, "console-search")
+    rows.first.locator("a").first.click()
+    page.wait_for_selector("#claim-header")
+    assert claim.rma_number in page.locator("#claim-number").inner_text()
