@@ -85,7 +85,9 @@ def main() -> None:
             "STRIPE_API_BASE": fake.url,
             "STRIPE_SECRET_KEY": fake.secret_key,
             "EMAIL_URL": "dummymail://",
-            "LOG_LEVEL": "WARNING",
+            # INFO: the worker's " ready." line (the start's signal) is a Celery INFO record under LOGGING.
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "text",
             "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
         },
         log_dir / "worker.log",
