@@ -115,6 +115,8 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # 60 (docs/operations.md: "Load"); the embedded run and the tests keep 0.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The dashboard reads daily summaries on PostgreSQL (backoffice/summaries.py); off: the raw rows.
+DASHBOARD_SUMMARIES = env.bool("DASHBOARD_SUMMARIES", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Staff log in through the admin; an unsafe or missing ?next= lands on the admin's home, not a 404.
@@ -272,6 +274,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # The dashboard's daily summaries: recount the days that changed (backoffice/summaries.py).
+    "dashboard-summaries": {
+        "task": "backoffice.tasks.summaries_sweep",
+        "schedule": 60.0,
+    },
     "requeue-stale-emails": {
         "task": "returns.tasks.requeue_stale_emails",
         "schedule": 120.0,
