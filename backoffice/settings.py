@@ -77,7 +77,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "backoffice.middleware.BrowserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After messages: both tell the person why they were sent elsewhere.
     "accounts.middleware.IdleTimeoutMiddleware",
@@ -116,6 +115,8 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # 60 (docs/operations.md: "Load"); the embedded run and the tests keep 0.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The dashboard reads daily summaries on PostgreSQL (backoffice/summaries.py); off: the raw rows.
+DASHBOARD_SUMMARIES = env.bool("DASHBOARD_SUMMARIES", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Staff log in through the admin; an unsafe or missing ?next= lands on the admin's home, not a 404.
@@ -186,6 +187,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+# Dates and instants in the admin follow returns.instants: the company zone, named (docs/console.md).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
@@ -271,6 +274,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # The dashboard's daily summaries: recount the days that changed (backoffice/summaries.py).
+    "dashboard-summaries": {
+        "task": "backoffice.tasks.summaries_sweep",
+        "schedule": 60.0,
+    },
     "requeue-stale-emails": {
         "task": "returns.tasks.requeue_stale_emails",
         "schedule": 120.0,
@@ -486,9 +494,11 @@ UNFOLD = {
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")},
     ],
     "SHOW_VIEW_ON_SITE": False,
+    # Django's change history (LogEntry) stays empty: every change is a service writing its own event, shown on
+    # the page's timeline or history table. No button to an empty page.
+    "SHOW_HISTORY": False,
     "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
     "STYLES": [lambda request: static("backoffice/console.css")],
-    "SCRIPTS": [lambda request: static("backoffice/console.js")],
     # Each role's own sidebar and home: its queues, with counts (backoffice/navigation.py).
     "SIDEBAR": {
         "show_search": False,
@@ -504,8 +514,6 @@ UNFOLD = {
         ]
     },
 }
-# unfold's login form carries no hidden "next": a login from /admin/login/ itself lands on the staff home.
-LOGIN_REDIRECT_URL = "/admin/"
 
 
 # --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------
