@@ -100,6 +100,7 @@ def test_expired_export_link_is_refused(client, manager, settings, disk_storage)
     _, link = large_export(client, manager, settings)
 
     with time_machine.travel(timezone.now() + timedelta(seconds=3601)):
+        client.force_login(manager)  # an hour idle signs the person out (accounts): a fresh login
         response = client.get(link)
 
     assert response.status_code == 410
