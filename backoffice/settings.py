@@ -65,11 +65,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every later line of this request's logs carries its id (docs/operations.md).
     "backoffice.logs.RequestIdMiddleware",
+    # Every response gets the policy (the health pages' too), and templates can read request.csp_nonce.
+    "backoffice.csp.ContentSecurityPolicyMiddleware",
     # Then the health URLs, before the host check and the HTTPS redirect (backoffice/health.py).
     "backoffice.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Early: every response gets the policy, and templates can read request.csp_nonce.
-    "backoffice.csp.ContentSecurityPolicyMiddleware",
     # Before anything reads the body: uploads capped in size and number, NUL characters refused.
     "backoffice.middleware.InputLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
