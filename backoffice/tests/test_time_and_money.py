@@ -163,3 +163,14 @@ def test_an_excel_export_has_a_frozen_filtered_header_widths_and_real_formats(cl
     assert row["Claim made at (Asia/Shanghai)"].value == dt.datetime(2026, 3, 2, 4, 30)
     assert row["Claim made at (Asia/Shanghai)"].number_format == "yyyy-mm-dd hh:mm"
     assert row["Goods received on (company calendar, Asia/Shanghai)"].number_format == "yyyy-mm-dd"
+
+
+def test_the_order_page_shows_its_lines_money_with_the_currency_and_its_decimals(client, cs):
+    line = OrderLineFactory(unit_price=Decimal("119"), currency="CAD", store_refunded_amount=Decimal("10.5"))
+    OrderLineFactory(order=line.order, unit_price=Decimal("4500"), currency="JPY")
+    client.force_login(cs)
+
+    page = client.get(f"/admin/returns/order/{line.order_id}/change/").content.decode()
+
+    assert "119.00 CAD" in page and "10.50 CAD" in page and "4,500 JPY" in page
+    assert "119.000" not in page and "4500.000" not in page
