@@ -29,6 +29,7 @@ while a claimed product's category is), and SKU (the claim has an item of that S
   time from the claim's ``approve`` event to the refund's ``succeeded_at``, in days.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -203,6 +204,25 @@ def reason_params(claim_type: str, doa_reason: str) -> dict:
 # --- The charts' selectors --------------------------------------------------------------------
 
 
+def summarized(selector):
+    """Where the daily summaries are kept (PostgreSQL), bring them up to date and read them:
+    ``backoffice.summaries`` has a selector of the same name and result. The raw count stays as ``.raw``:
+    SQLite's, and the tests' reference."""
+
+    @functools.wraps(selector)
+    def read(*args, **kwargs):
+        from backoffice import summaries
+
+        if summaries.in_use():
+            summaries.sweep()
+            return getattr(summaries, selector.__name__)(*args, **kwargs)
+        return selector(*args, **kwargs)
+
+    read.raw = selector
+    return read
+
+
+@summarized
 def claims_per_week_by_type(filters: Filters) -> dict[tuple[date, str], int]:
     """(Monday, claim type) → claims made that week."""
     start, end = filters.bounds
@@ -227,6 +247,7 @@ class Reason:
         return reason_label(self.claim_type, self.doa_reason)
 
 
+@summarized
 def top_reasons(filters: Filters) -> list[Reason]:
     """Claims made in the period by reason, most first."""
     start, end = filters.bounds
@@ -254,6 +275,7 @@ class SkuRate:
         return self.units_claimed / self.units_sold if self.units_sold else None
 
 
+@summarized
 def sku_claim_rates(filters: Filters, limit: int = TOP_SKUS) -> tuple[list[SkuRate], int]:
     """The ``limit`` SKUs with the most units claimed per unit sold; and how many SKUs had claims but sold nothing.
 
@@ -304,6 +326,7 @@ def sku_claim_rates(filters: Filters, limit: int = TOP_SKUS) -> tuple[list[SkuRa
     return ranked[:limit], len(by_sku) - len(ranked)
 
 
+@summarized
 def refund_value_per_week(filters: Filters) -> dict[tuple[date, str], tuple]:
     """(Monday, currency) → (sum of totals, refunds) of refunds that succeeded that week."""
     start, end = filters.bounds
@@ -322,6 +345,7 @@ def refund_value_per_week(filters: Filters) -> dict[tuple[date, str], tuple]:
     return {(_week(row["week"]), row["currency"]): (row["total"], row["refunds"]) for row in rows}
 
 
+@summarized
 def first_response_per_week(filters: Filters, now: datetime) -> dict[date, dict]:
     """Monday → claims made, judged (answered, or 24 h passed unanswered), answered within 24 h."""
     start, end = filters.bounds
@@ -339,6 +363,7 @@ def first_response_per_week(filters: Filters, now: datetime) -> dict[date, dict]
     return {_week(row["week"]): row for row in rows}
 
 
+@summarized
 def refund_sla_per_week(filters: Filters, now: datetime) -> dict[date, dict]:
     """Monday of the clock's start (final approval) → refunds, judged and sent within 5 and 7 working days."""
     start, end = filters.bounds
@@ -362,6 +387,7 @@ def refund_sla_per_week(filters: Filters, now: datetime) -> dict[date, dict]:
     return {_week(row["week"]): row for row in rows}
 
 
+@summarized
 def approval_to_refund_per_week(filters: Filters) -> dict[date, tuple[float, int]]:
     """Monday of the refund's success → (average days from the claim's approval to the refund, refunds)."""
     start, end = filters.bounds

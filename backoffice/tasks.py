@@ -61,3 +61,11 @@ def beat_heartbeat() -> None:
     from backoffice import health
 
     health.heartbeat_record(health.BEAT)
+
+
+@shared_task
+def summaries_sweep() -> int:
+    """Every minute: the dashboard's summaries of the days that changed counted again."""
+    from backoffice import summaries
+
+    return summaries.sweep()

@@ -32,6 +32,12 @@ def parse_args():
     parser.add_argument("--refunds", type=int, default=300, help="approved refunds executed in the timed run")
     parser.add_argument("--concurrency", type=int, default=4, help="worker processes (prefork)")
     parser.add_argument("--pool", default="prefork", choices=("prefork", "solo"))
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="the worker's DATABASE_CONN_MAX_AGE: production's 60 keeps a connection per process; 0 opens one a task",
+    )
     parser.add_argument("--force", action="store_true", help="run on a database whose name lacks 'bench'")
     args = parser.parse_args()
     if args.refunds < 1 or args.concurrency < 1:
@@ -79,7 +85,10 @@ def main() -> None:
             "STRIPE_API_BASE": fake.url,
             "STRIPE_SECRET_KEY": fake.secret_key,
             "EMAIL_URL": "dummymail://",
-            "LOG_LEVEL": "WARNING",
+            # INFO: the worker's " ready." line (the start's signal) is a Celery INFO record under LOGGING.
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "text",
+            "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
         },
         log_dir / "worker.log",
         pool=args.pool,
@@ -121,7 +130,7 @@ def main() -> None:
     print(f"  command      DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
     print(f"  database     {db['NAME']}{' (created and migrated)' if created else ' (migrated)'}")
     print(f"  broker       {masked_url(broker_url)}; worker --pool={args.pool} --concurrency={args.concurrency}, "
-          "acks_late, prefetch 1")  # fmt: skip
+          f"acks_late, prefetch 1, DATABASE_CONN_MAX_AGE={args.conn_max_age}")  # fmt: skip
     print(f"  provider     Stripe fake (refunds/tests/stripe_fake.py) on {fake.url}, in this process")
     print(f"  machine      {os.cpu_count()} CPUs; 1-min load {os.getloadavg()[0]:.2f} after the run")
     print()

@@ -21,7 +21,16 @@ from django.utils.html import format_html
 from unfold.views import ChangeList
 
 from refunds import selectors, services, states
-from refunds.models import CLOCK_RUNNING_STATUSES, LineKind, Provider, Refund, RefundEvent, RefundLine, RefundStatus
+from refunds.models import (
+    CLOCK_RUNNING_STATUSES,
+    QUEUE_OPEN_BELOW,
+    LineKind,
+    Provider,
+    Refund,
+    RefundEvent,
+    RefundLine,
+    RefundStatus,
+)
 from returns import money
 from returns.admin import EventHistoryInline, ReadOnlyInline, ServiceOnlyAdmin
 from returns.instants import format_instant
@@ -121,7 +130,7 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value() or "open"
         if value == "open":
-            return queryset.exclude(status__in=(RefundStatus.SUCCEEDED, RefundStatus.CANCELLED))
+            return queryset.filter(queue_priority__lt=QUEUE_OPEN_BELOW)  # not paid, not cancelled; indexed
         if value == "all":
             return queryset
         return queryset.filter(status=value)
@@ -177,8 +186,7 @@ class RefundAdmin(ServiceOnlyAdmin):
         return QueueChangeList
 
     def get_queryset(self, request):
-        # Not super(): it orders by get_ordering() before the priority is annotated.
-        return selectors.refund_queue(self.model._default_manager.get_queryset()).order_by(*self.get_ordering(request))
+        return selectors.refund_queue(super().get_queryset(request)).order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
         return ["queue_priority", "created_at"]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from core.events import Event
 from returns import money
@@ -46,6 +47,20 @@ CLOCK_RUNNING_STATUSES = (
     RefundStatus.PROCESSING,
     RefundStatus.FAILED,
 )
+# The refunds queue's order, first what waits on finance or on the provider now: failed, then approved
+# and not yet sent. Stored on the row (``Refund.queue_priority``) so an index serves the queue's sort.
+QUEUE_ORDER = (
+    RefundStatus.FAILED,
+    RefundStatus.APPROVED,
+    RefundStatus.PROCESSING,
+    RefundStatus.AWAITING_SECOND_APPROVAL,
+    RefundStatus.PROPOSED,
+    RefundStatus.SUCCEEDED,
+    RefundStatus.CANCELLED,
+)
+# The open refunds (OPEN_STATUSES) rank first: ``queue_priority < QUEUE_OPEN_BELOW`` is the queue's default
+# filter as a range on its index.
+QUEUE_OPEN_BELOW = len(OPEN_STATUSES)
 # Still waiting for finance's decision: reminded while it waits (refunds/sla.py).
 AWAITING_APPROVAL_STATUSES = (RefundStatus.PROPOSED, RefundStatus.AWAITING_SECOND_APPROVAL)
 # Money promised to the customer: counted by the per-line ledger (returns/ledger.py) until cancelled.
@@ -127,6 +142,16 @@ class Refund(models.Model):
     approval_reminded_at = models.DateTimeField(null=True, blank=True)
     sla_reminded_at = models.DateTimeField(null=True, blank=True)
     sla_breached_at = models.DateTimeField(null=True, blank=True)
+    # The queue's sort key, a rank in QUEUE_ORDER: computed by the database from ``status`` on every write
+    # (a stored generated column), so no service can forget it and an index serves the queue.
+    queue_priority = models.GeneratedField(
+        expression=models.Case(
+            *(models.When(status=status, then=models.Value(rank)) for rank, status in enumerate(QUEUE_ORDER)),
+            default=models.Value(len(QUEUE_ORDER)),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -144,6 +169,11 @@ class Refund(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "updated_at"], name="refund_status_updated"),
+            # The refunds queue's order (refunds/admin.py), the primary key last as the admin adds it.
+            models.Index(fields=["queue_priority", "created_at", "-id"], name="refund_queue_order"),
+            # The dashboard's days (backoffice/summaries.py): paid, and the clock's start (the final approval).
+            models.Index(fields=["succeeded_at"], condition=Q(status="succeeded"), name="refund_paid_at"),
+            models.Index(Coalesce("second_approved_at", "approved_at"), name="refund_final_approval"),
             # The SLA sweep's two range queries, over the refunds whose clock runs only.
             models.Index(
                 fields=["refund_target_at"],

@@ -3,33 +3,17 @@
 from bisect import bisect_right
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from refunds.models import OPEN_STATUSES, Refund, RefundStatus
+from refunds.models import OPEN_STATUSES, Refund
 from returns.workdays import closure_days, is_working_day
-
-# Failed and approved-not-yet-sent first: those wait on finance or on the provider now.
-QUEUE_ORDER = (
-    RefundStatus.FAILED,
-    RefundStatus.APPROVED,
-    RefundStatus.PROCESSING,
-    RefundStatus.AWAITING_SECOND_APPROVAL,
-    RefundStatus.PROPOSED,
-    RefundStatus.SUCCEEDED,
-    RefundStatus.CANCELLED,
-)
 
 
 def refund_queue(queryset: QuerySet[Refund] | None = None) -> QuerySet[Refund]:
+    """The queue: what waits on finance or the provider first (``Refund.queue_priority``), oldest first."""
     queryset = Refund.objects.all() if queryset is None else queryset
-    return queryset.select_related("claim").annotate(
-        queue_priority=Case(
-            *(When(status=status, then=Value(rank)) for rank, status in enumerate(QUEUE_ORDER)),
-            default=Value(len(QUEUE_ORDER)),
-            output_field=IntegerField(),
-        )
-    )
+    return queryset.select_related("claim").order_by("queue_priority", "created_at")
 
 
 def open_totals_per_currency(queryset: QuerySet[Refund]) -> list[dict]:

@@ -79,6 +79,8 @@ class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     template = "admin/edit_inline/read_only_tabular.html"
+    # unfold repeats each row's name above it; the row's own columns say it
+    hide_title = True
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -409,7 +411,8 @@ class ClaimAdmin(ModelAdmin):
         read-only page has no blank rows (a reason nobody gave, a returnless flag that is off)."""
         if obj is None or self.page_context is None:
             return self.fieldsets
-        shown_elsewhere = {"status", "rma_number", "claim_type", "doa_reason"}
+        # the header (status, number, type, the first-response clock) and the claim-time panel show these
+        shown_elsewhere = {"status", "rma_number", "claim_type", "doa_reason", "first_response", "submitted_at"}
         fieldsets = []
         for name, options in self.fieldsets:
             fields = [f for f in options["fields"] if f not in shown_elsewhere and _has_value(obj, f)]
@@ -506,6 +509,7 @@ class ClaimAdmin(ModelAdmin):
             "extra_sections": [section for make in self.extra_sections if (section := make(request, claim, page))],
             **page,
             "title": str(claim),
+            "first_response_words": self.first_response(claim),
             "order_card": {
                 "url": reverse("admin:returns_order_change", args=[claim.order_id]),
                 "received_date": _received_on_words(claim.order),

@@ -62,7 +62,8 @@ class Order(models.Model):
     customer_name = models.CharField(max_length=255)
     # Every policy window counts from this day; unknown until a source gives it. It changes
     # only through ``returns.services.order_set_received_on`` (who, old and new day, source, reason).
-    received_on = models.DateField("received on", null=True, blank=True)
+    # Indexed: units sold are counted by this day (the dashboard's summaries recount a day's orders).
+    received_on = models.DateField("received on", null=True, blank=True, db_index=True)
     received_on_source = models.CharField(
         "received date from", max_length=16, choices=ReceivedDateSource.choices, blank=True, db_default=""
     )
@@ -274,6 +275,10 @@ class Claim(models.Model):
             models.Index(fields=["status", "-id"], name="claim_status_recent"),
             # The dashboard and the "made" filter select claims by when they arrived.
             models.Index(fields=["submitted_at"], name="claim_submitted_at"),
+            # The dashboard's live count of claims still unanswered (backoffice/summaries.py): a few rows.
+            models.Index(
+                fields=["submitted_at"], condition=Q(first_response_met__isnull=True), name="claim_unanswered_made"
+            ),
             # The SLA report's parcels, by the week of approval.
             models.Index(fields=["approved_at"], name="claim_approved_at"),
             # The SLA sweep's range query touches only claims whose clock runs.

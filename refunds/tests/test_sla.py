@@ -297,10 +297,11 @@ def test_refund_list_filters_due_soon_past_target_and_overdue(client, inspector,
     fine = approved_refund(inspector, finance, at=now - dt.timedelta(days=1))
     succeeded_late = approved_refund(inspector, finance, at=FRIDAY_EVENING - dt.timedelta(days=7))
     Refund.objects.filter(pk=succeeded_late.pk).update(status=RefundStatus.SUCCEEDED, succeeded_at=now)
-    client.force_login(finance)
 
     def shown(value):
         with time_machine.travel(now, tick=False):
+            # logged in at that moment: days after a login, the idle sign-out (accounts) would have run
+            client.force_login(finance)
             response = client.get(reverse("admin:refunds_refund_changelist"), {"sla": value, "status": "all"})
         return {refund.pk for refund in response.context["cl"].result_list}
 

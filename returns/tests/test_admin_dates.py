@@ -265,7 +265,7 @@ def test_claim_page_links_to_the_received_date_form_from_customer_and_order(clie
 
     html = client.get(claim_url(claim)).content.decode()
 
-    customer_and_order = html.split("Customer and order", 1)[1].split("</fieldset>", 1)[0]
+    customer_and_order = html.split('id="claim-order"', 1)[1].split("</section>", 1)[0]  # the order card
     assert f'href="{received_date_url(order)}?next={claim_url(claim)}"' in customer_and_order
     assert (
         f"received on {days_ago(10):%d %b %Y} (the store&#x27;s export; company calendar, Asia/Shanghai)"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refunds', '0003_clock_from_inspection_events_units'),
+        ('refunds', '0004_refund_queue_priority_stored'),
     ]
 
     operations = [

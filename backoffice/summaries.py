@@ -1,0 +1,465 @@
+"""The dashboard's daily summaries: kept by a sweep that recounts only the days that changed.
+
+Every chart of the dashboard (``backoffice/dashboard.py``) counts claims by the day they were made,
+refunds by the day they were paid or their clock started, and units sold by the day the order was
+received. At a million claims, counting the raw rows on every view took seconds. Here the same
+figures are kept per company-local day (``backoffice.models``), and the dashboard sums a period's days.
+
+How they stay equal to the raw rows (``docs/reports.md``):
+
+- PostgreSQL triggers (migration ``backoffice/0003``) append to ``SummaryDirty`` the moments whose days
+  a write changed (old and new), in the writer's transaction: claims (made, type, reason, category,
+  first response), their items, refunds (status, amounts, approvals, deadlines), order lines and the
+  orders' received day, a claim's approval. A bulk update or the seed is seen as much as a service.
+- ``sweep()`` takes the log, and recounts each of its days from the raw rows (delete the day's rows,
+  insert them again): a few indexed range reads per day. Beat runs it every minute, and every dashboard
+  selector runs it before it reads (one cheap read when nothing changed), so the figures are always the
+  raw rows'.
+- What depends on the moment of viewing (a first response or a refund deadline passed unanswered) is not
+  stored: those few open rows are counted live, through partial indexes.
+
+``rebuild()`` (``manage.py rebuild_summaries``) recounts everything. SQLite (the embedded run) keeps
+no summaries: the dashboard reads the raw rows there (``in_use()``).
+"""
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, DateField, Q, Sum
+from django.db.models.functions import Coalesce, TruncWeek
+from django.utils import timezone
+
+from backoffice.models import ClaimDay, ClaimMonth, RefundClockDay, RefundPaidDay, SoldDay, SoldMonth
+from refunds.models import QUEUE_OPEN_BELOW, Refund, RefundStatus
+from returns.models import Claim, ClaimAction, Product
+
+LOCK_KEY = 1_700_017  # pg_advisory_xact_lock: one recount at a time (two would insert a day twice)
+SUMMARY_TABLES = (
+    "backoffice_claimday",
+    "backoffice_soldday",
+    "backoffice_refundpaidday",
+    "backoffice_refundclockday",
+)
+MONTH_TABLES = ("backoffice_claimmonth", "backoffice_soldmonth")
+
+
+def in_use() -> bool:
+    return connection.vendor == "postgresql" and settings.DASHBOARD_SUMMARIES
+
+
+# --- Keeping them --------------------------------------------------------------------------------
+
+
+def sweep() -> int:
+    """Recount the days the log names, and empty it; returns how many days were recounted."""
+    if not in_use():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM backoffice_summarydirty)")
+        if not cursor.fetchone()[0]:
+            return 0  # the common case: one cheap read
+    company = timezone.get_default_timezone()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        cursor.execute("DELETE FROM backoffice_summarydirty RETURNING at, on_day")
+        days = set()
+        for at, on_day in cursor.fetchall():
+            if at is not None:
+                days.add(timezone.localtime(at, company).date())
+            if on_day is not None:
+                days.add(on_day)
+        if days:
+            _recount(cursor, _spans(sorted(days)))
+    return len(days)
+
+
+def rebuild() -> dict[str, int]:
+    """Every summary counted again from the raw rows; returns the rows written per table."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        cursor.execute(f"TRUNCATE {', '.join(SUMMARY_TABLES + MONTH_TABLES)}, backoffice_summarydirty")
+        return _recount(cursor, None)
+
+
+def _spans(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) spans: a few range conditions, not one a day."""
+    spans = []
+    for day in days:
+        if spans and day == spans[-1][1] + timedelta(days=1):
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
+
+
+def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    company = timezone.get_default_timezone()
+    return (
+        timezone.make_aware(datetime.combine(first, time.min), company),
+        timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), company),
+    )
+
+
+def _instant_in(expression: str, spans) -> tuple[str, list]:
+    """``expression`` (an instant) falls on one of the spans' company-local days; or TRUE for all."""
+    if spans is None:
+        return f"{expression} IS NOT NULL", []
+    params = []
+    for first, last in spans:
+        params.extend(_bounds(first, last))
+    return "(" + " OR ".join(f"({expression} >= %s AND {expression} < %s)" for _ in spans) + ")", params
+
+
+def _day_in(expression: str, spans) -> tuple[str, list]:
+    if spans is None:
+        return f"{expression} IS NOT NULL", []
+    params = [day for span in spans for day in span]
+    return "(" + " OR ".join(f"({expression} BETWEEN %s AND %s)" for _ in spans) + ")", params
+
+
+def _recount(cursor, spans) -> dict[str, int]:
+    """Delete the spans' rows (all rows when ``spans`` is None) and count them again from the raw rows."""
+    zone = timezone.get_default_timezone_name()
+    written = {}
+    if spans is not None:
+        where, params = _day_in("day", spans)
+        for table in SUMMARY_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+
+    made, made_params = _instant_in("c.submitted_at", spans)
+    cursor.execute(
+        f"""
+        INSERT INTO backoffice_claimday
+            (day, product_id, claim_type, doa_reason, is_electronic, claims, units, answered, met)
+        SELECT (c.submitted_at AT TIME ZONE %s)::date, NULL, c.claim_type, c.doa_reason, c.is_electronic,
+               count(*), NULL, count(*) FILTER (WHERE c.first_response_met IS NOT NULL),
+               count(*) FILTER (WHERE c.first_response_met)
+        FROM returns_claim c WHERE {made}
+        GROUP BY 1, 3, 4, 5
+        """,
+        [zone, *made_params],
+    )
+    written["claims"] = cursor.rowcount
+    cursor.execute(
+        f"""
+        INSERT INTO backoffice_claimday
+            (day, product_id, claim_type, doa_reason, is_electronic, claims, units, answered, met)
+        SELECT day, product_id, claim_type, doa_reason, is_electronic, count(*), sum(units),
+               count(*) FILTER (WHERE first_response_met IS NOT NULL), count(*) FILTER (WHERE first_response_met)
+        FROM (
+            SELECT (c.submitted_at AT TIME ZONE %s)::date AS day, l.product_id, c.claim_type, c.doa_reason,
+                   c.is_electronic, c.first_response_met, sum(i.quantity) AS units
+            FROM returns_claim c
+            JOIN returns_claimitem i ON i.claim_id = c.id
+            JOIN returns_orderline l ON l.id = i.order_line_id
+            WHERE {made}
+            GROUP BY c.id, l.product_id
+        ) per_claim
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+        [zone, *made_params],
+    )
+    written["claims per product"] = cursor.rowcount
+
+    received, received_params = _day_in("o.received_on", spans)
+    cursor.execute(
+        f"""
+        INSERT INTO backoffice_soldday (day, product_id, units)
+        SELECT o.received_on, l.product_id, sum(l.quantity)
+        FROM returns_orderline l JOIN returns_order o ON o.id = l.order_id
+        WHERE {received}
+        GROUP BY 1, 2
+        """,
+        received_params,
+    )
+    written["units sold"] = cursor.rowcount
+
+    paid, paid_params = _instant_in("r.succeeded_at", spans)
+    cursor.execute(
+        f"""
+        WITH paid AS (
+            SELECT r.id, r.claim_id, (r.succeeded_at AT TIME ZONE %s)::date AS day, r.currency, r.total,
+                   c.claim_type, c.is_electronic,
+                   r.succeeded_at - (
+                       SELECT e.created_at FROM returns_claimevent e
+                       WHERE e.claim_id = r.claim_id AND e.action = %s ORDER BY e.id LIMIT 1
+                   ) AS wait
+            FROM refunds_refund r JOIN returns_claim c ON c.id = r.claim_id
+            WHERE r.status = %s AND {paid}
+        )
+        INSERT INTO backoffice_refundpaidday
+            (day, product_id, currency, claim_type, is_electronic, refunds, total, approved, approval_to_paid_us)
+        SELECT day, product_id, currency, claim_type, is_electronic, count(*), sum(total), count(wait),
+               coalesce(sum((extract(epoch FROM wait) * 1000000)::bigint), 0)
+        FROM (
+            SELECT paid.*, NULL::bigint AS product_id FROM paid
+            UNION ALL
+            SELECT paid.*, products.product_id FROM paid
+            JOIN LATERAL (
+                SELECT DISTINCT l.product_id FROM returns_claimitem i
+                JOIN returns_orderline l ON l.id = i.order_line_id WHERE i.claim_id = paid.claim_id
+            ) products ON TRUE
+        ) rows
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+        [zone, ClaimAction.APPROVE, RefundStatus.SUCCEEDED, *paid_params],
+    )
+    written["refunds paid"] = cursor.rowcount
+
+    started, started_params = _instant_in('COALESCE(r."second_approved_at", r."approved_at")', spans)
+    cursor.execute(
+        f"""
+        WITH clock AS (
+            SELECT r.id, r.claim_id, (COALESCE(r.second_approved_at, r.approved_at) AT TIME ZONE %s)::date AS day,
+                   c.claim_type, c.is_electronic, r.status = %s AS sent,
+                   r.status = %s AND r.succeeded_at <= r.refund_target_at AS within_target,
+                   r.status = %s AND r.succeeded_at <= r.refund_due_at AS within_due
+            FROM refunds_refund r JOIN returns_claim c ON c.id = r.claim_id
+            WHERE r.refund_due_at IS NOT NULL AND r.status <> %s AND {started}
+        )
+        INSERT INTO backoffice_refundclockday
+            (day, product_id, claim_type, is_electronic, refunds, sent, within_target, within_due)
+        SELECT day, product_id, claim_type, is_electronic, count(*), count(*) FILTER (WHERE sent),
+               count(*) FILTER (WHERE within_target), count(*) FILTER (WHERE within_due)
+        FROM (
+            SELECT clock.*, NULL::bigint AS product_id FROM clock
+            UNION ALL
+            SELECT clock.*, products.product_id FROM clock
+            JOIN LATERAL (
+                SELECT DISTINCT l.product_id FROM returns_claimitem i
+                JOIN returns_orderline l ON l.id = i.order_line_id WHERE i.claim_id = clock.claim_id
+            ) products ON TRUE
+        ) rows
+        GROUP BY 1, 2, 3, 4
+        """,
+        [zone, *[RefundStatus.SUCCEEDED] * 3, RefundStatus.CANCELLED, *started_params],
+    )
+    written["refund clocks"] = cursor.rowcount
+    written.update(_recount_months(cursor, spans))
+    return written
+
+
+def _recount_months(cursor, spans) -> dict[str, int]:
+    """The months of the spans' days, summed again from the day rows just written."""
+    if spans is None:
+        where, params = "TRUE", []
+    else:
+        months = sorted({date(day.year, day.month, 1) for span in spans for day in span})
+        where, params = "date_trunc('month', day)::date = ANY(%s)", [months]
+        for table in MONTH_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE month = ANY(%s)", [months])
+    cursor.execute(
+        f"""
+        INSERT INTO backoffice_claimmonth (month, product_id, claim_type, doa_reason, is_electronic, claims, units)
+        SELECT date_trunc('month', day)::date, product_id, claim_type, doa_reason, is_electronic, sum(claims),
+               sum(units)
+        FROM backoffice_claimday WHERE product_id IS NOT NULL AND {where}
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+        params,
+    )
+    claims = cursor.rowcount
+    cursor.execute(
+        f"""
+        INSERT INTO backoffice_soldmonth (month, product_id, units)
+        SELECT date_trunc('month', day)::date, product_id, sum(units) FROM backoffice_soldday WHERE {where}
+        GROUP BY 1, 2
+        """,
+        params,
+    )
+    return {"claims per product, months": claims, "units sold, months": cursor.rowcount}
+
+
+# --- Reading them: the dashboard's selectors, same names and results --------------------------------
+
+
+def _rows(model, filters):
+    """The period's summary rows under the dashboard's filters, with their ISO week (``week``: its Monday)."""
+    rows = _filtered(model.objects.filter(day__range=(filters.start, filters.end)), filters)
+    return rows.annotate(week=TruncWeek("day", output_field=DateField()))
+
+
+def _filtered(rows, filters, *, per_product: bool = False):
+    """A SKU reads its product's rows, otherwise the all-products rows (or, ``per_product``, every product's);
+    the type and category filters as they are."""
+    if filters.sku:
+        rows = rows.filter(product_id__in=Product.objects.filter(sku=filters.sku).values("pk"))
+    else:
+        rows = rows.filter(product_id__isnull=not per_product)
+    if filters.claim_type:
+        rows = rows.filter(claim_type=filters.claim_type)
+    if filters.electronic is not None:
+        rows = rows.filter(is_electronic=filters.electronic)
+    if filters.category_unknown:
+        rows = rows.filter(is_electronic__isnull=True)
+    return rows.order_by()
+
+
+def _months_and_days(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The whole calendar months inside [start, end] as (first month, last month), and the days around them."""
+    first = start if start.day == 1 else date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    after = end + timedelta(days=1)
+    stop = date(after.year, after.month, 1)  # the first day after the last whole month
+    if first >= stop:
+        return None, [(start, end)]
+    last_month = date(stop.year - (stop.month == 1), (stop.month - 2) % 12 + 1, 1)
+    edges = [(a, b) for a, b in ((start, first - timedelta(days=1)), (stop, end)) if a <= b]
+    return (first, last_month), edges
+
+
+def _product_rows(day_model, month_model, filters, fields: list[str], total: str) -> list[dict]:
+    """Per-product summary rows of the period, summed by ``fields``: whole months from ``month_model``,
+    the days around them from ``day_model``."""
+    months, edges = _months_and_days(filters.start, filters.end)
+    sums = defaultdict(int)
+    parts = []
+    if months:
+        parts.append(_filtered(month_model.objects.filter(month__range=months), filters, per_product=True))
+    for first, last in edges:
+        parts.append(_filtered(day_model.objects.filter(day__range=(first, last)), filters, per_product=True))
+    for part in parts:
+        for row in part.values(*fields).annotate(n=Sum(total)):
+            sums[tuple(row[field] for field in fields)] += row["n"]
+    return [{**dict(zip(fields, key, strict=True)), total: n} for key, n in sums.items()]
+
+
+def claims_per_week_by_type(filters) -> dict[tuple[date, str], int]:
+    counts = defaultdict(int)
+    for row in _rows(ClaimDay, filters).values("week", "claim_type").annotate(n=Sum("claims")):
+        counts[(row["week"], row["claim_type"])] += row["n"]
+    return dict(counts)
+
+
+def top_reasons(filters) -> list:
+    from backoffice.dashboard import Reason
+
+    rows = (
+        _rows(ClaimDay, filters)
+        .values("claim_type", "doa_reason")
+        .annotate(claims=Sum("claims"))
+        .order_by("-claims", "claim_type", "doa_reason")
+    )
+    return [Reason(row["claim_type"], row["doa_reason"], row["claims"]) for row in rows]
+
+
+def sku_claim_rates(filters, limit: int | None = None) -> tuple[list, int]:
+    from backoffice.dashboard import TOP_SKUS, SkuRate, reason_key
+
+    rows = _product_rows(ClaimDay, ClaimMonth, filters, ["product_id", "claim_type", "doa_reason"], "claims")
+    found = Product.objects.filter(pk__in={row["product_id"] for row in rows}).values_list("pk", "sku", "name")
+    products, names = {}, {}
+    for pk, sku, name in found:
+        products[pk], names[pk] = sku, name
+    by_sku = {}
+    for row in rows:
+        sku = products[row["product_id"]]
+        rate = by_sku.setdefault(sku, SkuRate(sku, names[row["product_id"]], 0, reasons={}))
+        rate.reasons[reason_key(row["claim_type"], row["doa_reason"])] = (
+            row["claim_type"],
+            row["doa_reason"],
+            row["claims"],
+        )
+        rate.claims += row["claims"]
+    if products:
+        months, edges = _months_and_days(filters.start, filters.end)
+        sold = [SoldMonth.objects.filter(month__range=months)] if months else []
+        sold += [SoldDay.objects.filter(day__range=edge) for edge in edges]
+        for part in sold:
+            for row in (
+                part.filter(product_id__in=products).values("product_id").annotate(units=Sum("units")).order_by()
+            ):
+                by_sku[products[row["product_id"]]].units_sold += row["units"]
+    ranked = [rate for rate in by_sku.values() if rate.units_sold]
+    ranked.sort(key=lambda rate: (-rate.rate, -rate.claims, rate.sku))
+    return ranked[: limit or TOP_SKUS], len(by_sku) - len(ranked)
+
+
+def refund_value_per_week(filters) -> dict[tuple[date, str], tuple]:
+    weeks = {}
+    rows = _rows(RefundPaidDay, filters).values("week", "currency").annotate(total=Sum("total"), n=Sum("refunds"))
+    for row in rows:
+        key = (row["week"], row["currency"])
+        total, refunds = weeks.get(key, (0, 0))
+        weeks[key] = (total + row["total"], refunds + row["n"])
+    return weeks
+
+
+def first_response_per_week(filters, now: datetime) -> dict[date, dict]:
+    weeks = {}
+    rows = _rows(ClaimDay, filters).values("week").annotate(n=Sum("claims"), answered=Sum("answered"), met=Sum("met"))
+    for row in rows:
+        week = weeks.setdefault(row["week"], {"claims": 0, "judged": 0, "met": 0})
+        week["claims"] += row["n"]
+        week["judged"] += row["answered"]
+        week["met"] += row["met"]
+    # Not answered and past the 24 hours: judged (a miss) at the moment of viewing; few, indexed.
+    start, end = filters.bounds
+    late = (
+        Claim.objects.filter(
+            *filters.claim_conditions(),
+            submitted_at__gte=start,
+            submitted_at__lt=end,
+            first_response_met__isnull=True,
+            first_response_due_at__lt=now,
+        )
+        .annotate(week=TruncWeek("submitted_at", tzinfo=timezone.get_default_timezone()))
+        .values("week")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in late:
+        monday = timezone.localtime(row["week"], timezone.get_default_timezone()).date()
+        weeks.setdefault(monday, {"claims": 0, "judged": 0, "met": 0})["judged"] += row["n"]
+    for monday, week in weeks.items():
+        week["week"] = monday
+    return weeks
+
+
+def refund_sla_per_week(filters, now: datetime) -> dict[date, dict]:
+    weeks = {}
+    rows = (
+        _rows(RefundClockDay, filters)
+        .values("week")
+        .annotate(n=Sum("refunds"), sent=Sum("sent"), target=Sum("within_target"), due=Sum("within_due"))
+    )
+    empty = {"refunds": 0, "target_judged": 0, "within_target": 0, "due_judged": 0, "within_due": 0}
+    for row in rows:
+        week = weeks.setdefault(row["week"], dict(empty))
+        week["refunds"] += row["n"]
+        week["target_judged"] += row["sent"]
+        week["due_judged"] += row["sent"]
+        week["within_target"] += row["target"]
+        week["within_due"] += row["due"]
+    # Not sent and past a deadline: judged at the moment of viewing. Open refunds only (their index).
+    start, end = filters.bounds
+    late = (
+        Refund.objects.filter(
+            *filters.claim_conditions("claim__"), queue_priority__lt=QUEUE_OPEN_BELOW, refund_due_at__isnull=False
+        )
+        .annotate(started=Coalesce("second_approved_at", "approved_at"))
+        .filter(started__gte=start, started__lt=end)
+        .annotate(week=TruncWeek("started", tzinfo=timezone.get_default_timezone()))
+        .values("week")
+        .annotate(
+            target=Count("pk", filter=Q(refund_target_at__lt=now)), due=Count("pk", filter=Q(refund_due_at__lt=now))
+        )
+        .order_by()
+    )
+    for row in late:
+        week = weeks.setdefault(timezone.localtime(row["week"], timezone.get_default_timezone()).date(), dict(empty))
+        week["target_judged"] += row["target"]
+        week["due_judged"] += row["due"]
+    return weeks
+
+
+def approval_to_refund_per_week(filters) -> dict[date, tuple[float, int]]:
+    sums = defaultdict(lambda: [0, 0])
+    rows = _rows(RefundPaidDay, filters).values("week").annotate(n=Sum("approved"), us=Sum("approval_to_paid_us"))
+    for row in rows:
+        if row["n"]:
+            week = sums[row["week"]]
+            week[0] += row["us"]
+            week[1] += row["n"]
+    return {monday: (us / n / 1_000_000 / 86400, n) for monday, (us, n) in sums.items()}
