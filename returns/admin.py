@@ -834,16 +834,16 @@ def _success_message(action: str, claim: Claim) -> str:
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = (
-        "product",
-        "quantity",
-        "unit_price",
-        "currency",
-        "serial_numbers",
-        "store_refunded_quantity",
-        "store_refunded_amount",
-    )
+    fields = ("product", "quantity", "price", "serial_numbers", "store_refunded_quantity", "store_refunded")
     readonly_fields = fields
+
+    @admin.display(description="unit price")
+    def price(self, line):
+        return money.format_money(line.unit_price, line.currency)
+
+    @admin.display(description="amount refunded by the store")
+    def store_refunded(self, line):
+        return money.format_money(line.store_refunded_amount, line.currency)
 
 
 class OrderEventInline(EventHistoryInline):
