@@ -22,6 +22,13 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def two_factor_not_required(settings):
+    """Finance and managers must verify a second factor before any page (accounts.middleware): the tests of
+    other pages log in with a password alone; accounts' tests turn the requirement back on."""
+    settings.TWO_FACTOR_REQUIRED = False
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)

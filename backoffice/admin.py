@@ -21,11 +21,15 @@ from inspections.models import Inspection
 from refunds.admin import RefundAdmin, RefundInline
 from refunds.models import Refund
 from returns.admin import ACTION_SERVICES, ClaimAdmin, ClosureDayAdmin
-from returns.models import Claim, ClosureDay
+from returns.models import Claim, ClaimStatus, ClosureDay
 from shipments.admin import AttachedUnmatchedParcelInline, OutboundParcelInline, ReturnParcelInline
 from warranty.admin import ReplacementInline, warranty_panel
 
 admin.site.index_title = "Your work"
+
+
+# A claim in these states has no parcel back: its items have no inspection to show.
+BEFORE_ANY_PARCEL = (ClaimStatus.REQUESTED, ClaimStatus.AWAITING_CUSTOMER, ClaimStatus.APPROVED, ClaimStatus.RESOLVED)
 
 
 class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
@@ -47,6 +51,13 @@ class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
     search_help_text = (
         "An RMA number, order number, customer email, tracking number or serial number, exactly (backoffice/search.py)."
     )
+
+    def get_inlines(self, request, obj):
+        """The inspections' table once the goods can have been inspected (a parcel came back), not before."""
+        inlines = super().get_inlines(request, obj)
+        if obj is not None and (obj.approved_at is None or obj.status in BEFORE_ANY_PARCEL):
+            return tuple(inline for inline in inlines if inline is not InspectionInline)
+        return inlines
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches on indexed columns of the claims, parcels, items and replacements: one UNION of index

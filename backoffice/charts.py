@@ -183,7 +183,7 @@ def column_chart(
                     one.titles[n],
                 )
             )
-        if totals[n]:
+        if any(one.values[n] is not None for one in series):  # a measured 0 is shown as 0, not as nothing
             body.append(
                 _html(
                     '<text class="value" x="{:.1f}" y="{:.1f}" text-anchor="middle" fill="#222">{}</text>',

@@ -9,11 +9,13 @@ while a claimed product's category is), and SKU (the claim has an item of that S
   company-local ISO week (Monday) and type.
 - Top reasons: the same claims by reason: for DOA claims their DOA reason; a
   no-reason return and a warranty claim are each one reason.
-- SKUs by claim rate: per SKU, the claims made in the period with an item of
-  that SKU, divided by the units sold: the sum of ``OrderLine.quantity`` for the
-  SKU on orders *received* in the period (the store's orders carry no sale date
-  but the receipt; the policy counts from it too). Split by the claims' reasons.
-  The ten highest rates among SKUs that sold in the period.
+- SKUs by claim rate: per SKU, the *units claimed* (``ClaimItem.quantity``) in
+  claims made in the period, divided by the *units sold*: the sum of
+  ``OrderLine.quantity`` for the SKU on orders *received* in the period (the
+  store's orders carry no sale date but the receipt; the policy counts from it
+  too). Units over units, so a claim for one of ten units weighs one tenth of a
+  claim for all ten. Split by the claims' reasons. The ten highest rates among
+  SKUs that sold in the period.
 - Refund value per week per currency: refunds that *succeeded* in the period
   (``succeeded_at``), the sum of their ``total`` per week and currency (no
   exchange rates: one series per currency).
@@ -264,16 +266,18 @@ class SkuRate:
     name: str
     units_sold: int
     claims: int = 0
-    reasons: dict = None  # reason key → (claim_type, doa_reason, claims)
+    units_claimed: int = 0
+    reasons: dict = None  # reason key → (claim_type, doa_reason, units claimed)
 
     @property
     def rate(self) -> float | None:
-        return self.claims / self.units_sold if self.units_sold else None
+        """Units claimed per unit sold."""
+        return self.units_claimed / self.units_sold if self.units_sold else None
 
 
 @summarized
 def sku_claim_rates(filters: Filters, limit: int = TOP_SKUS) -> tuple[list[SkuRate], int]:
-    """The ``limit`` SKUs with the highest claims per unit sold; and how many SKUs had claims but sold nothing.
+    """The ``limit`` SKUs with the most units claimed per unit sold; and how many SKUs had claims but sold nothing.
 
     Two grouped queries: claims per SKU and reason, units sold per SKU. (As one statement, with the
     units as a correlated subquery per group, PostgreSQL ran the subquery per claim item: minutes at a
@@ -295,7 +299,7 @@ def sku_claim_rates(filters: Filters, limit: int = TOP_SKUS) -> tuple[list[SkuRa
             "claim__claim_type",
             "claim__doa_reason",
         )
-        .annotate(claims=Count("claim_id", distinct=True))
+        .annotate(claims=Count("claim_id", distinct=True), units=Sum("quantity"))
         .order_by()
     )
     by_sku: dict[str, SkuRate] = {}
@@ -305,8 +309,9 @@ def sku_claim_rates(filters: Filters, limit: int = TOP_SKUS) -> tuple[list[SkuRa
         products[row["order_line__product_id"]] = sku
         rate = by_sku.setdefault(sku, SkuRate(sku, row["order_line__product__name"], 0, reasons={}))
         key = reason_key(row["claim__claim_type"], row["claim__doa_reason"])
-        rate.reasons[key] = (row["claim__claim_type"], row["claim__doa_reason"], row["claims"])
+        rate.reasons[key] = (row["claim__claim_type"], row["claim__doa_reason"], row["units"])
         rate.claims += row["claims"]
+        rate.units_claimed += row["units"]
     if products:
         sold = (
             OrderLine.objects.filter(product_id__in=products, order__received_on__range=(filters.start, filters.end))
@@ -317,7 +322,7 @@ def sku_claim_rates(filters: Filters, limit: int = TOP_SKUS) -> tuple[list[SkuRa
         for row in sold:
             by_sku[products[row["product_id"]]].units_sold = row["units"] or 0
     ranked = [rate for rate in by_sku.values() if rate.units_sold]
-    ranked.sort(key=lambda rate: (-rate.rate, -rate.claims, rate.sku))
+    ranked.sort(key=lambda rate: (-rate.rate, -rate.units_claimed, rate.sku))
     return ranked[:limit], len(by_sku) - len(ranked)
 
 

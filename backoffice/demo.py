@@ -22,12 +22,16 @@ and a warranty claim after its inspection found physical damage), resolved and
 cancelled. Two parcels nobody can match wait in customer service's list.
 """
 
+import contextlib
 import io
+import random
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -82,6 +86,7 @@ class Step:
     action: str
     by: str = "cs"
     text: dict = field(default_factory=dict)
+    after_hours: float = 0  # a month claim's step: hours after the one before (or after the claim was made)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class DemoClaim:
     hours_ago: int = 3
     whole_package_photo: bool = True
     steps: tuple[Step, ...] = ()
+    made_at: datetime | None = None  # a month claim's moment; its steps then run at their own hours
 
 
 def ask(message):
@@ -550,7 +556,7 @@ def demo_load() -> DemoReport:
     if report.orders.rejected:
         raise DemoDataError(f"{ORDERS_CSV} has bad rows:\n{report.orders.summary()}")
     users = demo_users_ensure()
-    for demo in CLAIMS:
+    for demo in (*CLAIMS, *month_claims()):
         try:
             # One transaction per claim and its steps: a claim exists with all its steps or not at all.
             with transaction.atomic():
@@ -612,26 +618,141 @@ def demo_users_ensure() -> dict:
 def _claim_make(demo: DemoClaim, users: dict) -> None:
     order = Order.objects.get(number=demo.order)
     line = order.lines.select_related("product").get(product__sku=demo.sku)
-    claim = services.claim_create(
-        order=order,
-        claim_type=demo.claim_type,
-        doa_reason=demo.doa_reason,
-        description=demo.description,
-        order_line_ids=[line.pk],
-        serial_number=line.serial_numbers[0] if line.serial_numbers else "",
-        submitted_at=timezone.now() - timedelta(hours=demo.hours_ago),
-        submission_key=claim_key(demo.key),
-        by=users["cs"],
-    )
-    if demo.whole_package_photo:
-        services.evidence_add(
-            claim_id=claim.pk,
+    with _clock(demo.made_at) if demo.made_at else contextlib.nullcontext():
+        claim = services.claim_create(
+            order=order,
+            claim_type=demo.claim_type,
+            doa_reason=demo.doa_reason,
+            description=demo.description,
+            order_line_ids=[line.pk],
+            serial_number=line.serial_numbers[0] if line.serial_numbers else "",
+            submitted_at=demo.made_at or timezone.now() - timedelta(hours=demo.hours_ago),
+            submission_key=claim_key(demo.key),
             by=users["cs"],
-            upload=whole_package_photo(f"{demo.order} / {demo.sku}", name=f"{demo.key}-package.jpg"),
-            shows_whole_package=True,
         )
+        if demo.whole_package_photo:
+            services.evidence_add(
+                claim_id=claim.pk,
+                by=users["cs"],
+                upload=whole_package_photo(f"{demo.order} / {demo.sku}", name=f"{demo.key}-package.jpg"),
+                shows_whole_package=True,
+            )
+    moment = demo.made_at
     for step in demo.steps:
-        _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
+        if moment is None:
+            _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
+            continue
+        moment += timedelta(hours=step.after_hours)
+        if moment > timezone.now() - timedelta(minutes=30):
+            break  # not happened yet: the claim waits in that step's queue
+        with _clock(moment):
+            _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
+
+
+@contextmanager
+def _clock(moment: datetime):
+    """The services' clock (``django.utils.timezone.now``, which every service and ``auto_now`` reads) set to a
+    moment of the month, so that a month claim's events, deadlines, refunds and emails carry their own times."""
+    with mock.patch.object(timezone, "now", lambda: moment):
+        yield
+
+
+# --- A month of the brand's claims -------------------------------------------------------------------------------
+
+MONTH_ORDERS = "DEMO-2"  # the month's orders in demo/orders.csv: DEMO-2001 (newest) to DEMO-2360
+MONTH_CLAIM_EVERY = 16  # one claimed line in sixteen: a few per cent of the units sold come back
+MONTH_SEED = 13
+
+_MONTH_TEXTS = {
+    (DOA, DoaReason.DAMAGE): "Arrived with a crack in the housing; the outer box was crushed.",
+    (DOA, DoaReason.QUALITY_ISSUE): "It stopped working after the first use.",
+    (DOA, DoaReason.WRONG_ITEM): "The box holds a different model from the one I ordered.",
+    (NO_REASON, ""): "Changed my mind; it is still sealed.",
+    (WARRANTY, ""): "It worked for weeks, now it does not switch on.",
+}
+_CARRIERS = ("DHL", "UPS", "FedEx", "La Poste", "Royal Mail", "Canada Post", "Japan Post")
+
+
+def month_claims() -> list[DemoClaim]:
+    """About one order line in sixteen of the month's orders comes back as a claim, made one to twenty days after
+    the goods arrived and moved along by each role at realistic hours: answered within a day (a few late),
+    parcels a few days on the road, inspected, refunded or replaced. Steps still in the future are not taken,
+    so the newest claims wait in the staff's queues. Deterministic: the same claims on every load."""
+    rng = random.Random(MONTH_SEED)
+    shift = _date_shift()
+    company = timezone.get_default_timezone()
+    lines = [
+        row for _, row in importing.read_order_csv(ORDERS_CSV).rows() if row["order_number"].startswith(MONTH_ORDERS)
+    ]
+    claims = []
+    for n, row in enumerate(lines):
+        if n % MONTH_CLAIM_EVERY != MONTH_CLAIM_EVERY // 2:
+            continue
+        claim_type, reason = rng.choices(
+            [(DOA, DoaReason.DAMAGE), (DOA, DoaReason.QUALITY_ISSUE), (DOA, DoaReason.WRONG_ITEM), (NO_REASON, ""),
+             (WARRANTY, "")],
+            [3, 4, 2, 6, 2],
+        )[0]  # fmt: skip
+        if claim_type == WARRANTY and row["electronic"] != "yes":
+            claim_type = NO_REASON  # a replacement needs a serial number: the electronic products have them
+        received = date.fromisoformat(row["received_on"]) + shift
+        days_after = rng.randint(1, 5) if claim_type == DOA else rng.randint(2, 20)
+        made_at = datetime.combine(received + timedelta(days=days_after), time(8), company) + timedelta(
+            minutes=rng.randint(0, 12 * 60)
+        )
+        steps = _month_steps(rng, claim_type, row)
+        if made_at > timezone.now() - timedelta(hours=1):
+            continue  # the customer has not written yet
+        claims.append(
+            DemoClaim(
+                f"month-{row['order_number']}-{row['sku']}", row["order_number"], row["sku"], claim_type,
+                _MONTH_TEXTS[(claim_type, reason)], reason, made_at=made_at,
+                steps=steps,
+            )
+        )  # fmt: skip
+    return claims
+
+
+def _month_steps(rng: random.Random, claim_type: str, row: dict) -> tuple[Step, ...]:
+    def at(step: Step, low: float, high: float) -> Step:
+        return Step(step.action, step.by, step.text, after_hours=round(rng.uniform(low, high), 2))
+
+    if rng.random() < 0.1:
+        return (at(reject("The photos show the product mounted and used."), 2, 20),)
+    if rng.random() < 0.08:
+        return (at(resolve("A setting fixed it, as our guide shows; the customer keeps the product."), 2, 20),)
+    tracking = f"{rng.choice(_CARRIERS)}", f"DM{rng.randint(10**9, 10**10 - 1)}"
+    steps = [
+        at(approve(), 1, 30),  # the 24-hour first response: most in time, a few late
+        at(ship_by_customer(*tracking), 12, 48),
+        at(receive(), 48, 120),
+        at(
+            inspect(
+                **AS_NEW,
+                defect_confirmed=claim_type != NO_REASON,
+                human_or_physical_damage=False,
+                findings="As described; the packaging is complete.",
+            ),
+            4,
+            30,
+        ),
+    ]
+    if claim_type == WARRANTY:
+        serial = f"{row['sku'].split('-')[1][:3]}-R{rng.randint(10000, 99999)}"
+        steps += [
+            at(approve_replacement(serial), 2, 24),
+            at(ship_replacement("DHL", f"JD0146{rng.randint(10**7, 10**8 - 1)}"), 12, 48),
+        ]
+        return tuple(steps)
+    if claim_type == DOA:
+        shipping = "1500" if row["currency"] == "JPY" else "12.00"
+        steps.append(at(enter_return_shipping(shipping, "The customer's postage receipt."), 2, 24))
+    steps += [
+        at(approve_refund(), 2, 48),
+        at(execute_refund(), 0.05, 0.2),
+        at(record_manual_payment(f"BANK-{rng.randint(100000, 999999)}"), 20, 70),
+    ]
+    return tuple(steps)
 
 
 def _unmatched_parcel_receive(parcel: DemoUnmatchedParcel, users: dict) -> bool:

@@ -26,6 +26,7 @@ import contextlib
 import csv
 import io
 import queue
+import re
 import tempfile
 import threading
 import uuid
@@ -33,13 +34,15 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import islice
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
-from django.db.models import CharField, F, Func, Value
+from django.db.models import Aggregate, CharField, DecimalField, F, Func, Min, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -48,7 +51,8 @@ from backoffice.models import StoredExport
 from inspections.models import Inspection, Outcome
 from refunds.models import Provider, Refund, RefundPurpose, RefundStatus
 from returns import money
-from returns.models import Claim, ClaimStatus, ClaimType, DoaReason, OutboundEmail, ReceivedDateSource
+from returns.instants import calendar_words, zone_name
+from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType, DoaReason, OutboundEmail, ReceivedDateSource
 
 CHUNK_ROWS = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -87,6 +91,15 @@ class Column:
     kind: str = "text"
     labels: dict | None = None
     compute: Callable | None = None  # kind "money": (values...) -> (amount or None, currency)
+    width: int | None = None  # Excel's column width, in characters; None: from the kind and the header
+
+    @property
+    def title(self) -> str:
+        if self.kind == "datetime":
+            return f"{self.header} ({zone_name()})"
+        if self.kind == "date":
+            return f"{self.header} ({calendar_words()})"
+        return self.header
 
 
 def col(header: str, path: str, kind: str = "text", labels=None) -> Column:
@@ -99,18 +112,20 @@ class Export:
     model: type
     columns: tuple[Column, ...]
 
+    annotations: Callable[[], dict] | None = None  # values computed per row by the database (sums, SKUs)
+
     @property
     def headers(self) -> list[str]:
-        return [column.header for column in self.columns]
+        """The columns' titles; a date or time column names the zone it is in (the one rule, ``returns.instants``)."""
+        return [column.title for column in self.columns]
+
+    def queryset(self, queryset):
+        """The list's queryset with this export's computed values (``annotations``) added."""
+        return queryset.annotate(**self.annotations()) if self.annotations else queryset
 
     @property
     def paths(self) -> list[str]:
         return list(dict.fromkeys(path for column in self.columns for path in column.paths))
-
-    def raw_rows(self, queryset, target: str = "csv", chunk_size: int = CHUNK_ROWS) -> Iterator[tuple]:
-        """The rows as the database gives them, one by one (see ``raw_chunks``). In a transaction."""
-        for chunk in self.raw_chunks(queryset, target, chunk_size):
-            yield from chunk
 
     def raw_chunks(self, queryset, target: str = "csv", chunk_size: int = CHUNK_ROWS) -> Iterator[list]:
         """Lists of at most ``chunk_size`` rows: tuples, never model instances, never all rows. In a transaction.
@@ -125,7 +140,7 @@ class Export:
         """
         connection = connections[queryset.db]
         if connection.vendor != "postgresql":
-            rows = queryset.values_list(*self.paths).iterator(chunk_size=chunk_size)
+            rows = self.queryset(queryset).values_list(*self.paths).iterator(chunk_size=chunk_size)
             while chunk := list(islice(rows, chunk_size)):
                 yield chunk
             return
@@ -138,6 +153,7 @@ class Export:
 
     def values(self, queryset, target: str = "csv"):
         """The ``values_list`` the export reads (on PostgreSQL, for CSV: dates and times as the database's text)."""
+        queryset = self.queryset(queryset)
         if target == "csv" and connections[queryset.db].vendor == "postgresql":
             return queryset.annotate(**self._sql_text()).values_list(*self._sql_paths())
         return queryset.values_list(*self.paths)
@@ -159,17 +175,24 @@ class Export:
         formatted = {column.paths[0] for column in self.columns if column.kind in ("date", "datetime")}
         return [_alias(path) if path in formatted else path for path in self.paths]
 
-    def row_maker(self, target: str, formatted_by_sql: bool = False) -> Callable[[tuple], list]:
+    def row_maker(self, target: str, formatted_by_sql: bool = False, styled=None) -> Callable[[tuple], list]:
         """One function from a raw row to the cells of ``target`` (``csv``: text; ``xlsx``: typed values).
 
         Written as one expression per cell and compiled once: a million rows pay one Python
         call each, not one per cell (the per-cell closures were most of the export's time).
+        For Excel, ``styled(value, number_format)`` makes the cell of a money, date or time
+        value (``write_xlsx``); without it those cells are plain values.
         """
         index = {path: n for n, path in enumerate(self.paths)}
         namespace = {
             "STARTS": FORMULA_STARTS_TEXT,
             "TZ": zoneinfo.ZoneInfo(settings.TIME_ZONE),
             "quantize": money.quantize,
+            "ILLEGAL": ILLEGAL_CHARACTERS_RE.sub,
+            "styled": styled or (lambda value, number_format: value),
+            "money_xlsx": _money_xlsx,
+            "XLSX_DATE": XLSX_DATE,
+            "XLSX_DATETIME": XLSX_DATETIME,
         }
         cells = []
         for n, column in enumerate(self.columns):
@@ -223,6 +246,8 @@ def _read_ahead(fetch: Callable[[], list], depth: int = READ_AHEAD) -> Iterator[
 # PostgreSQL's ``timezone(zone, timestamptz)`` is ``AT TIME ZONE``: the wall-clock time there.
 LOCAL_MINUTE_SQL = "to_char(timezone(%(expressions)s), 'YYYY-MM-DD HH24:MI')"
 FORMULA_STARTS_TEXT = "".join(FORMULA_STARTS)
+# What openpyxl refuses in a cell (``openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE``): C0 controls but tab, LF, CR.
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010\013\014\016-\037]")
 
 
 def _alias(path: str) -> str:
@@ -234,6 +259,8 @@ def _cell(column: Column, n: int, at: list[int], target: str, formatted_by_sql: 
     v = f"r[{at[0]}]"
     kind = column.kind
     if kind == "text":
+        if target == "xlsx":  # the control characters Excel refuses (openpyxl's IllegalCharacterError) dropped
+            v = f'(ILLEGAL("", {v}) if {v} else {v})'
         return f'(("\'" + {v}) if {v} and {v}[0] in STARTS else {v})'
     if kind == "label":
         namespace[f"labels_{n}"] = column.labels
@@ -245,21 +272,40 @@ def _cell(column: Column, n: int, at: list[int], target: str, formatted_by_sql: 
     if kind == "number":
         return v
     if kind == "date":
-        return v if target == "xlsx" or formatted_by_sql else f"({v}.isoformat() if {v} else None)"
+        if target == "xlsx":
+            return f"({v} and styled({v}, XLSX_DATE))"
+        return v if formatted_by_sql else f"({v}.isoformat() if {v} else None)"
     if kind == "datetime":
         if target == "xlsx":
-            return f"({v}.astimezone(TZ).replace(tzinfo=None) if {v} else None)"
+            return f"({v} and styled({v}.astimezone(TZ).replace(tzinfo=None), XLSX_DATETIME))"
         return v if formatted_by_sql else f"({v}.astimezone(TZ).isoformat(' ', 'minutes')[:16] if {v} else None)"
     if kind == "money":
         namespace[f"money_{n}"] = column.compute or (lambda amount, currency: (amount, currency))
         namespace["money_cell"] = _money_cell
+        if target == "xlsx":
+            return f"money_xlsx(money_{n}({', '.join(f'r[{i}]' for i in at)}), styled)"
         return f"money_cell(money_{n}({', '.join(f'r[{i}]' for i in at)}))"
     raise ValueError(f"unknown column kind {kind!r}")
 
 
 def _money_cell(value_currency: tuple):
     value, currency = value_currency
-    return None if value is None else money.quantize(value, currency)
+    if value is None or currency not in money.MINOR_UNITS:
+        return value
+    return money.quantize(value, currency)
+
+
+# Excel's formats: dates and times as the CSV writes them; money with its currency's decimals.
+XLSX_DATE = "yyyy-mm-dd"
+XLSX_DATETIME = "yyyy-mm-dd hh:mm"
+XLSX_MONEY = {0: "#,##0", 2: "#,##0.00", 3: "#,##0.000"}
+
+
+def _money_xlsx(value_currency: tuple, styled):
+    value, currency = value_currency
+    if value is None:
+        return None
+    return styled(_money_cell(value_currency), XLSX_MONEY.get(money.MINOR_UNITS.get(currency, 2), "#,##0.00"))
 
 
 def _deduction(amount, percent, unit_price, quantity, currency):
@@ -269,6 +315,35 @@ def _deduction(amount, percent, unit_price, quantity, currency):
     if percent is not None:
         return money.quantize(unit_price * quantity, currency) * percent / 100, currency
     return None, currency
+
+
+class JoinedText(Aggregate):
+    """The group's texts in order, joined by ", ": ``STRING_AGG`` on PostgreSQL, ``GROUP_CONCAT`` on SQLite."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, ', ' ORDER BY %(expressions)s)"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(
+            compiler, connection, function="GROUP_CONCAT", template="%(function)s(%(expressions)s, ', ')", **extra
+        )
+
+
+def _claim_values() -> dict:
+    """Per claim, read by the database with the row: its SKUs, what it claims (units × unit price), the
+    currency, and what its succeeded refunds paid back. One index scan of the claim's items or refunds each."""
+    items = ClaimItem.objects.filter(claim=OuterRef("pk")).order_by().values("claim")
+    paid_back = Refund.objects.filter(claim=OuterRef("pk"), status=RefundStatus.SUCCEEDED).order_by().values("claim")
+    value = Sum(F("quantity") * F("order_line__unit_price"), output_field=DecimalField(max_digits=20, decimal_places=3))
+    return {
+        "export_skus": Subquery(items.annotate(v=JoinedText("order_line__product__sku")).values("v")),
+        "export_claimed": Subquery(items.annotate(v=value).values("v")),
+        "export_currency": Subquery(items.annotate(v=Min("order_line__currency")).values("v")),
+        "export_refunded": Coalesce(
+            Subquery(paid_back.annotate(v=Sum("total")).values("v")), Value(Decimal(0)), output_field=DecimalField()
+        ),
+    }
 
 
 CLAIMS = Export(
@@ -283,6 +358,10 @@ CLAIMS = Export(
         col("Claim type", "claim_type", "label", ClaimType.choices),
         col("DOA reason", "doa_reason", "label", DoaReason.choices),
         col("Status", "status", "label", ClaimStatus.choices),
+        Column("SKUs", ("export_skus",), width=24),
+        Column("Claimed value", ("export_claimed", "export_currency"), "money"),
+        Column("Refunded", ("export_refunded", "export_currency"), "money"),
+        col("Currency", "export_currency"),
         col("Electronic product", "is_electronic", "yesno_unknown"),
         col("Goods received on", "order__received_on", "date"),
         col("Received date from", "order__received_on_source", "label", ReceivedDateSource.choices),
@@ -290,9 +369,10 @@ CLAIMS = Export(
         col("First response due at", "first_response_due_at", "datetime"),
         col("First response within 24 h", "first_response_met", "yesno"),
         col("Approved without a return", "is_returnless", "yesno"),
-        col("Customer's description", "description"),
+        Column("Customer's description", ("description",), width=50),
         col("Rejection reason", "rejection_reason"),
     ),
+    annotations=_claim_values,
 )
 
 _ITEM = "claim_item__"
@@ -350,7 +430,7 @@ REFUNDS = Export(
         Column("Amount", ("total", "currency"), "money"),
         col("Currency", "currency"),
         col("Paid through", "provider", "label", Provider.choices),
-        col("Provider's reference", "provider_reference"),
+        col("Refund's reference", "provider_reference"),
         col("Proposed at", "created_at", "datetime"),
         col("Approved at", "approved_at", "datetime"),
         col("Paid at", "succeeded_at", "datetime"),
@@ -404,13 +484,27 @@ def write_csv(export: Export, queryset, out) -> int:
 
 
 def write_xlsx(export: Export, queryset, out) -> None:
-    """Write an Excel workbook to a binary file; openpyxl's write-only mode keeps one row in memory."""
+    """Write an Excel workbook to a binary file; openpyxl's write-only mode keeps one row in memory.
+
+    A bold header frozen above the rows with a filter on every column, widths from each column's
+    kind, money as numbers with the currency's decimals, dates and times as Excel dates.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(export.name.capitalize())
+    sheet.freeze_panes = "A2"
+    for n, column in enumerate(export.columns, 1):
+        sheet.column_dimensions[get_column_letter(n)].width = column.width or _width(column)
+
+    def styled(value, number_format):
+        cell = WriteOnlyCell(sheet, value)
+        cell.number_format = number_format
+        return cell
+
     bold = Font(bold=True)
     header = []
     for title in export.headers:
@@ -418,11 +512,23 @@ def write_xlsx(export: Export, queryset, out) -> None:
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    make = export.row_maker("xlsx")
+    make = export.row_maker("xlsx", styled=styled)
+    rows = 0
     with transaction.atomic(using=queryset.db):
-        for raw in export.raw_rows(queryset, "xlsx"):
-            sheet.append(make(raw))
+        for chunk in export.raw_chunks(queryset, "xlsx"):
+            for raw in chunk:
+                sheet.append(make(raw))
+            rows += len(chunk)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(export.columns))}{rows + 1}"
     workbook.save(out)
+
+
+WIDTHS = {"datetime": 17, "date": 12, "money": 12, "number": 10, "yesno": 8, "yesno_unknown": 8}
+
+
+def _width(column: Column) -> int:
+    """Room for the header, or for the kind's values when they are wider (text: 24 characters)."""
+    return max(min(len(column.title), 30), WIDTHS.get(column.kind, 16 if column.kind == "label" else 24)) + 2
 
 
 def xlsx_chunks(export: Export, queryset, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:

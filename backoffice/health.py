@@ -11,11 +11,12 @@ Each answers 200 or 500, as HTML, JSON (``Accept: application/json`` or ``?forma
 """
 
 import asyncio
+import contextvars
 import dataclasses
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 
 import redis.asyncio
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
@@ -100,8 +101,13 @@ class ChecksView(HealthCheckView):
         return self.select()
 
 
-async def _awaited(coroutine):
-    return await coroutine
+def _run(coroutine):
+    """Runs the checks' async view on an event loop of its own, in a helper thread: this thread may already run
+    one (Playwright's, in the test suite), where asgiref's async_to_sync refuses. The context (the request id)
+    goes along."""
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, coroutine).result()
 
 
 class ProbeMiddleware:
@@ -124,7 +130,7 @@ class ProbeMiddleware:
             return self.get_response(request)
         response = match.func(request, *match.args, **match.kwargs)
         if asyncio.iscoroutine(response):  # the checks' view is async
-            response = async_to_sync(_awaited)(response)
+            response = _run(response)
         if hasattr(response, "render"):
             response.render()
         return response

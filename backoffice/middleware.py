@@ -1,38 +1,10 @@
-"""Show times in each staff member's own time zone, as their browser reports it; cap a request's uploads."""
-
-import contextlib
-import zoneinfo
+"""Cap a request's uploads and refuse a NUL in its values (times are shown in the company's zone: docs/console.md)."""
 
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
 from django.http import HttpResponse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-
-COOKIE = "tz"
-
-
-class BrowserTimezoneMiddleware:
-    """Activates the zone named by the ``tz`` cookie (set by templates/admin/base_site.html).
-
-    Policy windows never depend on it: they count in the company's zone (settings.TIME_ZONE).
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        timezone.deactivate()
-        name = request.COOKIES.get(COOKIE, "")
-        # A zone this server does not know leaves the company's.
-        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
-            if name:
-                timezone.activate(zoneinfo.ZoneInfo(name))
-        try:
-            return self.get_response(request)
-        finally:
-            timezone.deactivate()
 
 
 class InputLimitMiddleware:

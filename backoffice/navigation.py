@@ -20,7 +20,7 @@ from backoffice import access
 from inbox.models import InboundMessage, MessageState
 from refunds.models import AWAITING_APPROVAL_STATUSES, Refund, RefundStatus
 from returns.models import Claim, ClaimStatus
-from shipments.models import ReturnParcel, UnmatchedParcel
+from shipments.models import UnmatchedParcel
 from warranty.models import Replacement, ReplacementStatus
 
 # A badge counts at most this many rows and then reads "99+".
@@ -120,7 +120,8 @@ QUEUES = (
         "Items to inspect",
         "fact_check",
         "inspections.complete_inspection",
-        lambda now: ReturnParcel.objects.filter(received_at__isnull=False, claim__status=ClaimStatus.SHIPPED),
+        # From the shipped claims (an index on status), not from every received parcel: most of those are long done.
+        lambda now: Claim.objects.filter(status=ClaimStatus.SHIPPED, return_parcel__received_at__isnull=False),
         "admin:inspections_queue",
         {},
         "Received parcels whose items wait for the checklist.",
@@ -306,6 +307,13 @@ def sidebar(request) -> list[dict]:
                     _link("Closure days", "event_busy", reverse("admin:returns_closureday_changelist")),
                     _link("Policy versions", "policy", reverse("admin:returns_policyversion_changelist")),
                     _link("Products", "inventory_2", reverse("admin:returns_product_changelist")),
+                    # failed and locked logins, unlocked here (accounts/admin.py)
+                    _link(
+                        "Failed logins",
+                        "lock_person",
+                        reverse("admin:axes_accessattempt_changelist"),
+                        _perm("axes.view_accessattempt"),
+                    ),
                 ],
             }
         )

@@ -102,6 +102,9 @@ ROLE_PERMISSIONS = {
         "returns.view_closuredayevent",
         "refunds.view_refundline",
         "refunds.view_refundevent",
+        # failed logins, and unlocking a locked one (accounts/admin.py)
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
 }
 

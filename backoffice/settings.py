@@ -6,11 +6,14 @@ its values in the environment: ``deploy/production.env.example`` lists them,
 and ``manage.py check --deploy`` is clean with it.
 """
 
+import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import environ
+from csp import constants as csp_constants
 from django.templatetags.static import static
+from django.urls import reverse_lazy
 
 from backoffice import logs, theme
 
@@ -34,6 +37,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Logins (docs/security.md): lockout and throttling, two factors.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    # The Content-Security-Policy's checks (backoffice/csp.py).
+    "csp",
     # Its templates render /health/'s page (backoffice/health.py).
     "health_check",
     "returns",
@@ -46,6 +56,8 @@ INSTALLED_APPS = [
     "portal",
     # The support mailbox (docs/inbox.md): a channel above the domain apps.
     "inbox",
+    # The staff's logins: the admin's login form with its code, two-factor enrolment, unlocking.
+    "accounts",
     # Last: its post_migrate sets the roles once every app's permissions exist.
     "backoffice",
 ]
@@ -56,15 +68,22 @@ MIDDLEWARE = [
     # Then the health URLs, before the host check and the HTTPS redirect (backoffice/health.py).
     "backoffice.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Early: every response gets the policy, and templates can read request.csp_nonce.
+    "backoffice.csp.ContentSecurityPolicyMiddleware",
     # Before anything reads the body: uploads capped in size and number, NUL characters refused.
     "backoffice.middleware.InputLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "backoffice.middleware.BrowserTimezoneMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages: both tell the person why they were sent elsewhere.
+    "accounts.middleware.IdleTimeoutMiddleware",
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the login page that says so.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -111,16 +130,70 @@ LOGIN_REDIRECT_URL = "admin:index"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Staff move money: 12 characters at least (NIST SP 800-63B's floor is 8; 15 without a second factor).
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Logins (docs/security.md, "Logins") ------------------------------------------
+# axes first: a locked-out username or address is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Counted in PostgreSQL (axes' database handler, indexed by username and address): every web process
+# sees the same counts, a manager sees and unlocks them in the admin, and the check is two indexed queries.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Failures counted per username (from any address) and per address (for any username), each on its own.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+# A lock lifts this long after the last failure that counted; attempts while locked do not extend it.
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_ENABLE_ADMIN = False  # accounts/admin.py registers the attempts with an "Unlock" action
+AXES_VERBOSE = False
+# Behind a proxy, the client's address is the last of X-Forwarded-For that the proxy added; 0 trusts none.
+LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=env.int("PORTAL_TRUSTED_PROXIES", default=0))
+# Finance, managers and superusers cannot use the admin before a second factor verified their login
+# (accounts.middleware.TWO_FACTOR_PERMISSIONS); everyone else may add one. The test suite turns it off
+# for the tests that are not about logins (conftest.py).
+TWO_FACTOR_REQUIRED = env.bool("TWO_FACTOR_REQUIRED", default=True)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="After-sales back-office")
+# Signed out after this long without a request (accounts.middleware.IdleTimeoutMiddleware).
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+# The session row (and cookie) expire this long after their last write.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+
+# --- Content-Security-Policy (docs/security.md) ---------------------------------------
+# Inline scripts and styles run only with the request's nonce ({{ request.csp_nonce }}); backoffice/csp.py adds
+# the stored files' origin and, under /admin/ only, what the admin theme needs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.NONCE],
+        "img-src": [csp_constants.SELF],
+        "font-src": [csp_constants.SELF],
+        "connect-src": [csp_constants.SELF],
+        "media-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    },
+}
 
 LANGUAGE_CODE = "en-gb"
 # The company's time zone: policy windows count in its calendar days.
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+# Dates and instants in the admin follow returns.instants: the company zone, named (docs/console.md).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
@@ -426,9 +499,11 @@ UNFOLD = {
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")},
     ],
     "SHOW_VIEW_ON_SITE": False,
+    # Django's change history (LogEntry) stays empty: every change is a service writing its own event, shown on
+    # the page's timeline or history table. No button to an empty page.
+    "SHOW_HISTORY": False,
     "COLORS": {"primary": theme.palette(ADMIN_COLOR)},
     "STYLES": [lambda request: static("backoffice/console.css")],
-    "SCRIPTS": [lambda request: static("backoffice/console.js")],
     # Each role's own sidebar and home: its queues, with counts (backoffice/navigation.py).
     "SIDEBAR": {
         "show_search": False,
@@ -436,9 +511,14 @@ UNFOLD = {
         "navigation": "backoffice.navigation.sidebar",
     },
     "DASHBOARD_CALLBACK": "backoffice.navigation.home",
+    # The user menu: the password, and the second factor (accounts; docs/security.md "Logins").
+    "ACCOUNT": {
+        "navigation": [
+            {"title": "Change password", "link": reverse_lazy("admin:password_change")},
+            {"title": "Two-factor authentication", "link": reverse_lazy("two-factor")},
+        ]
+    },
 }
-# unfold's login form carries no hidden "next": a login from /admin/login/ itself lands on the staff home.
-LOGIN_REDIRECT_URL = "/admin/"
 
 
 # --- Inbox: the support mailbox (docs/inbox.md) ---------------------------------

@@ -13,6 +13,8 @@ urlpatterns = [
     path("admin/attention/", admin.site.admin_view(views.attention_view), name="attention"),
     # Every stored file, by a signed expiring link, to staff holding its permission (backoffice/files.py).
     path("admin/files/<str:token>/", admin.site.admin_view(files.private_file), name="private-file"),
+    # Staff logins: the second factor (enrol, verify, recovery codes).
+    path("admin/two-factor/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     # The customer's page, reached from the approval email: no login, a signed token.
     path("returns/tracking/<str:token>/", shipment_views.return_tracking, name="return-tracking"),

@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 from backoffice import charts, dashboard, reconcile
 from backoffice.access import is_manager
 from backoffice.filters import span_value
+from returns import money
 from returns.models import ClaimType
 
 
@@ -146,28 +147,31 @@ def _sku_rates(filters):
                     _claims_url(
                         filters.claim_list_params(), dashboard.reason_params(claim_type, doa_reason), sku=rate.sku
                     ),
-                    f"{rate.sku}: {n} {label} claim{'s' if n != 1 else ''} per {rate.units_sold} units sold ({share:.1f}%)",
+                    f"{rate.sku}: {n} unit{'s' if n != 1 else ''} claimed for {label} of {rate.units_sold} "
+                    f"sold ({share:.1f}%)",
                 )
             )
         rows.append(
             charts.Row(
                 label=f"{rate.sku} {rate.name}"[:40],
                 segments=segments,
-                text=f"{rate.rate:.1%} ({rate.claims}/{rate.units_sold})",
+                text=f"{rate.rate:.1%} ({rate.units_claimed}/{rate.units_sold} units)",
                 href=_claims_url(filters.claim_list_params(), sku=rate.sku),
             )
         )
     svg = charts.bar_chart(
         chart_id="chart-sku-rates",
         title="SKUs by claim rate",
-        desc="Claims made in the period with an item of the SKU, per 100 units of it sold on orders received "
-        "in the period; the ten highest, split by reason.",
+        desc="Units of the SKU claimed in claims made in the period, per 100 units of it sold on orders "
+        "received in the period; the ten highest, split by reason.",
         rows=rows,
-        x_label="claims per 100 units sold (%)",
+        x_label="units claimed per 100 units sold (%)",
         label_width=260,
         colors=REASON_COLORS,
     )
-    note = f"{unsold} SKU(s) had claims but no units sold in the period; not ranked." if unsold else ""
+    note = "Rate: units claimed (claims made in the period) ÷ units sold (orders received in the period)."
+    if unsold:
+        note += f" {unsold} SKU(s) had claims but no units sold in the period; not ranked."
     legend = charts.legend(list(dict.fromkeys(name for row in rows for name, *_ in row.segments)), colors=REASON_COLORS)
     return _chart(
         "sku-rates", "SKUs by claim rate", svg, _claims_url(filters.claim_list_params()), legend, note,
@@ -185,9 +189,9 @@ def _refund_value(filters):
         for monday in mondays:
             first, last = filters.week_span(monday)
             total, refunds = values.get((monday, currency), (0, 0))
-            amounts.append(float(total))
+            amounts.append(float(total) if refunds else None)
             hrefs.append(_claims_url(filters.claim_list_params(), refund_paid=f"{span_value(first, last)}:{currency}"))
-            titles.append(f"Week of {monday:%d %b %Y}: {total:,.2f} {currency} in {refunds} refund(s)")
+            titles.append(f"Week of {monday:%d %b %Y}: {money.format_money(total, currency)} in {refunds} refund(s)")
         parts.append(
             charts.column_chart(
                 chart_id=f"chart-refund-value-{currency.lower()}",

@@ -210,6 +210,8 @@ def staff_sessions(count: int) -> dict[str, list[str]]:
     from django.contrib.auth.models import Group
     from django.utils.module_loading import import_string
 
+    from accounts.testing import mark_verified
+
     store = import_string(settings.SESSION_ENGINE + ".SessionStore")
     per_role = {role: max(1, round(count * share)) for role, (_, share) in ROLES.items()}
     per_role["cs"] += count - sum(per_role.values())
@@ -229,6 +231,7 @@ def staff_sessions(count: int) -> dict[str, list[str]]:
             session[SESSION_KEY] = str(user.pk)
             session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
             session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            mark_verified(session, user)  # as after a login with a code (finance and managers need one)
             session.create()
             sessions[role].append(session.session_key)
     return sessions

@@ -59,6 +59,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
+    from accounts.testing import force_login_verified
+
     setup_test_environment()  # the test client's host; nothing else changes for the pages
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, order_number FROM returns_claim WHERE rma_number IS NOT NULL ORDER BY id LIMIT 1")
@@ -71,7 +73,7 @@ def main() -> None:
     profiles = []
     for role, pages in PAGES.items():
         client = Client()
-        client.force_login(get_user_model().objects.get(username=f"load-{role}-1"))
+        force_login_verified(client, get_user_model().objects.get(username=f"load-{role}-1"))
         for name, template in pages:
             if args.page and args.page not in name:
                 continue

@@ -11,14 +11,14 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from inspections import outcomes, selectors, services
 from inspections.forms import InspectionForm
 from inspections.models import Inspection, Outcome
-from returns import states, uploads
+from returns import money, states, uploads
 from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.instants import format_instant
 from returns.models import ClaimItem, ClaimStatus
 
 VIEW = "inspections.view_inspection"
@@ -34,7 +34,7 @@ def _deduction_words(inspection: Inspection) -> str:
     if value is None:
         return "—"
     currency = inspection.claim_item.order_line.currency
-    share = f"{value} {currency}"
+    share = money.format_money(value, currency)
     if inspection.deduction_percent is not None:
         share = f"{inspection.deduction_percent.normalize():f}% ({share})"
     return f"{share}: {inspection.deduction_reason}"
@@ -87,7 +87,7 @@ class InspectionInline(ReadOnlyInline):
         inspection = _inspection_of(claim_item)
         if inspection is None or inspection.completed_at is None:
             return "not yet"
-        return f"{timezone.localtime(inspection.completed_at):%Y-%m-%d %H:%M}"
+        return format_instant(inspection.completed_at)
 
     @admin.display(description="")
     def form_link(self, claim_item):
@@ -265,7 +265,7 @@ class InspectionAdmin(ServiceOnlyAdmin):
             "proposed_label": Outcome(inspection.proposed_outcome).label
             if inspection and inspection.proposed_outcome
             else "",
-            "paid": f"{paid} {currency}",
+            "paid": money.format_money(paid, currency),
             "photos": inspection.photos.all() if inspection else [],
             "can_edit": can_edit,
             "can_complete": can_edit and user.has_perm(services.COMPLETE),

@@ -20,6 +20,7 @@ from refunds.models import Refund
 from refunds.services import ItemRefund, Remedy, refund_propose_from_inspection
 from returns import money, states, uploads
 from returns import services as claim_services
+from returns.instants import format_instant
 from returns.models import Claim, ClaimAction, ClaimItem, ClaimStatus, ClaimType, EvidenceKind
 from shipments import services as shipment_services
 from shipments.models import OutboundPurpose, ReturnParcel
@@ -209,7 +210,8 @@ def _set_deduction(inspection: Inspection, amount: Decimal | None, percent: Deci
         if amount > paid:
             raise ValidationError(
                 {
-                    "deduction_amount": f"The deduction ({amount} {currency}) is more than the item's price ({paid} {currency})."
+                    "deduction_amount": f"The deduction ({money.format_money(amount, currency)}) is more than "
+                    f"the item's price ({money.format_money(paid, currency)})."
                 }
             )
     if percent is not None and not (0 < percent <= 100):
@@ -399,7 +401,7 @@ def _item_outcome_words(inspection: Inspection, *, rejected: bool) -> str:
     if inspection.outcome == Outcome.REDUCED_REFUND:
         currency = inspection.claim_item.order_line.currency
         value = deduction_value(inspection)
-        share = f"{value} {currency}"
+        share = money.format_money(value, currency)
         if inspection.deduction_percent is not None:
             share = f"{inspection.deduction_percent.normalize():f}% ({share})"
         reason = inspection.deduction_reason.rstrip(".")
@@ -495,8 +497,7 @@ def _require_inspectable(claim: Claim) -> None:
 def _require_open(claim: Claim, inspection: Inspection) -> None:
     if inspection.completed_at is not None:
         raise InspectionRefused(
-            f"This inspection was completed on {timezone.localtime(inspection.completed_at):%d %b %Y %H:%M}; "
-            "it can no longer be changed."
+            f"This inspection was completed on {format_instant(inspection.completed_at)}; it can no longer be changed."
         )
     if claim.status != ClaimStatus.SHIPPED:
         raise InspectionRefused(

@@ -47,7 +47,7 @@ def _left(span: timedelta) -> str:
 
 
 def _moment(label: str, due, now) -> str:
-    """A deadline in the viewer's time zone (backoffice.middleware) with the time left or past."""
+    """A deadline in the company zone, named (returns.instants) with the time left or past."""
     when = f"{label} {format_instant(due)}"
     return f"{when}: {_left(due - now)} left." if due >= now else f"{when}: passed {_left(now - due)} ago."
 
@@ -218,7 +218,7 @@ class RefundAdmin(ServiceOnlyAdmin):
     def due(self, refund):
         if refund.refund_due_at is None or refund.status not in CLOCK_RUNNING_STATUSES:
             return "-"
-        return f"{timezone.localtime(refund.refund_due_at):%d %b}"
+        return format_instant(refund.refund_due_at)
 
     @admin.display(description="reason")
     def problem(self, refund):
@@ -238,7 +238,7 @@ class RefundAdmin(ServiceOnlyAdmin):
 
     @admin.display(description="SLA (5-7 working days)")
     def sla(self, refund):
-        """The clock (refunds/sla.py), in the viewer's time zone."""
+        """The clock (refunds/sla.py), in the company zone, named."""
         if refund.status == RefundStatus.CANCELLED:
             return "Cancelled: no refund owed, no clock."
         if refund.refund_due_at is None:

@@ -97,10 +97,21 @@ class Refund(models.Model):
     status = models.CharField(max_length=24, choices=RefundStatus.choices, default=RefundStatus.PROPOSED)
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.MANUAL)
     # The customer's payment the refund goes against (copied from the order when proposed).
-    payment_reference = models.CharField(max_length=128, blank=True)
+    payment_reference = models.CharField(
+        "customer's original payment",
+        max_length=128,
+        blank=True,
+        help_text="The order's payment at the provider (from the store), which this refund pays back into.",
+    )
     # Bumped when a person retries a failed refund: a new idempotency key for a new request.
     execution_round = models.PositiveIntegerField(default=1)
-    provider_reference = models.CharField("provider's reference", max_length=255, blank=True)
+    provider_reference = models.CharField(
+        "refund's reference",
+        max_length=255,
+        blank=True,
+        help_text="This refund's own reference once sent: the provider's refund id, or the bank transfer's "
+        "reference finance records for a manual payment.",
+    )
     provider_status = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

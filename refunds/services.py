@@ -117,8 +117,8 @@ def check_lines(refund: Refund, lines: list[RefundLine], *, for_approval: bool =
                 continue
             if line.amount > item.paid:
                 problems.append(
-                    f"“{line.description}” ({line.amount} {refund.currency}) is more than the customer paid for it "
-                    f"({item.paid} {refund.currency})."
+                    f"“{line.description}” ({money.format_money(line.amount, refund.currency)}) is more than the "
+                    f"customer paid for it ({money.format_money(item.paid, refund.currency)})."
                 )
             goods += line.amount
         if (
@@ -191,11 +191,14 @@ def needs_second_approval(refund: Refund, lines: list[RefundLine]) -> list[str]:
     """Why a second finance user must approve (empty: one approval sends it)."""
     reasons = []
     if refund.total > second_approval_threshold(refund.currency):
-        reasons.append(f"the total is above {second_approval_threshold(refund.currency)} {refund.currency}")
+        reasons.append(
+            f"the total is above {money.format_money(second_approval_threshold(refund.currency), refund.currency)}"
+        )
     shipping = sum((line.amount for line in lines if line.kind == LineKind.RETURN_SHIPPING), Decimal(0))
     if shipping > return_shipping_cap(refund):
         reasons.append(
-            f"the return shipping is above the policy's cap of {return_shipping_cap(refund)} {refund.currency}"
+            f"the return shipping is above the policy's cap of "
+            f"{money.format_money(return_shipping_cap(refund), refund.currency)}"
         )
     return reasons
 

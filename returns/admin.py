@@ -18,12 +18,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import format_lazy
 from unfold.admin import ModelAdmin, TabularInline
 
 from returns import ledger, money, selectors, services, states, uploads
-from returns.instants import format_instant
+from returns.instants import calendar_words, format_day, format_instant, zone_name
 from returns.models import (
     Claim,
     ClaimEvent,
@@ -77,6 +79,8 @@ class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     template = "admin/edit_inline/read_only_tabular.html"
+    # unfold repeats each row's name above it; the row's own columns say it
+    hide_title = True
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -128,7 +132,7 @@ class ClaimItemInline(ReadOnlyInline):
 
 
 class EventHistoryInline(ReadOnlyInline):
-    """A history in words, oldest first: when (the viewer's zone, named), who, and what happened.
+    """A history in words, oldest first: when (the company zone, named), who, and what happened.
 
     The words are the event's own template (``Event.describe()``, templates/events/); a status
     change is added with the labels of ``status_choices``. Nobody edits history.
@@ -358,7 +362,7 @@ class ClaimAdmin(ModelAdmin):
 
     @admin.display(description="first response")
     def first_response(self, claim):
-        """The 24-hour clock, in the viewer's time zone (backoffice.middleware)."""
+        """The 24-hour clock, in the company zone, named (returns.instants)."""
         due = claim.first_response_due_at
         if due is None:
             if claim.first_response_met is None:
@@ -407,7 +411,8 @@ class ClaimAdmin(ModelAdmin):
         read-only page has no blank rows (a reason nobody gave, a returnless flag that is off)."""
         if obj is None or self.page_context is None:
             return self.fieldsets
-        shown_elsewhere = {"status", "rma_number", "claim_type", "doa_reason"}
+        # the header (status, number, type, the first-response clock) and the claim-time panel show these
+        shown_elsewhere = {"status", "rma_number", "claim_type", "doa_reason", "first_response", "submitted_at"}
         fieldsets = []
         for name, options in self.fieldsets:
             fields = [f for f in options["fields"] if f not in shown_elsewhere and _has_value(obj, f)]
@@ -519,6 +524,7 @@ class ClaimAdmin(ModelAdmin):
             "extra_sections": [section for make in self.extra_sections if (section := make(request, claim, page))],
             **page,
             "title": str(claim),
+            "first_response_words": self.first_response(claim),
             "order_card": {
                 "url": reverse("admin:returns_order_change", args=[claim.order_id]),
                 "received_date": _received_on_words(claim.order),
@@ -526,7 +532,7 @@ class ClaimAdmin(ModelAdmin):
             },
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
             "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
-            "claim_made_at": _instant(claim.submitted_at),
+            "claim_made_at": format_instant(claim.submitted_at),
             "submitted_at_form": SubmittedAtForm(initial=SubmittedAtForm.initial_for(claim)),
             "submitted_at_refusal": services.claim_submitted_at_refusal(claim=claim, by=request.user),
         }
@@ -550,11 +556,11 @@ class ClaimAdmin(ModelAdmin):
                 _add_errors(form, error)
             else:
                 if claim.submitted_at == before:
-                    messages.info(request, f"Nothing changed: {claim} was already made at {_instant(before)}.")
+                    messages.info(request, f"Nothing changed: {claim} was already made at {format_instant(before)}.")
                 else:
                     messages.success(
                         request,
-                        f"{claim} is now made at {_instant(claim.submitted_at)}, judged by "
+                        f"{claim} is now made at {format_instant(claim.submitted_at)}, judged by "
                         f"{str(claim.policy_version).lower()}. The change is in the claim's history.",
                     )
                 return HttpResponseRedirect(claim_url)
@@ -564,7 +570,7 @@ class ClaimAdmin(ModelAdmin):
             title=f"When {claim} was made",
             back=(str(claim), claim_url),
             facts=[
-                f"Made at {_instant(claim.submitted_at)}, judged by {str(claim.policy_version).lower()}.",
+                f"Made at {format_instant(claim.submitted_at)}, judged by {str(claim.policy_version).lower()}.",
                 f"Order {claim.order.number}: {_received_on_words(claim.order)}.",
             ],
             form=form,
@@ -717,6 +723,13 @@ class ClaimAdmin(ModelAdmin):
         return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claim.pk]))
 
 
+# A moment typed in is read in the company's zone, the zone every time is shown in (docs/console.md).
+MOMENT_HELP = format_lazy(
+    "In the company's time zone ({}), as every time here; the policy window counts to this moment's day.",
+    lazy(zone_name, str)(),
+)
+
+
 class ClaimCreateForm(forms.Form):
     """The claim typed in from the customer's email: units per order line (a customer may return 1 of 3)."""
 
@@ -728,7 +741,7 @@ class ClaimCreateForm(forms.Form):
     serial_number = forms.CharField(required=False, max_length=64)
     submitted_at = forms.DateTimeField(
         label="Customer's email arrived at",
-        help_text="In your own time zone; the policy window counts to this moment's day in the company's time zone.",
+        help_text=MOMENT_HELP,
     )
     shows_whole_package = forms.BooleanField(required=False, label="The attached photos show the whole package")
 
@@ -990,7 +1003,7 @@ class SubmittedAtForm(forms.Form):
         label="Claim made at",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"required": "Give the moment the customer's email arrived."},
-        help_text="In your own time zone; the policy window counts to this moment's day in the company's time zone.",
+        help_text=MOMENT_HELP,
     )
     reason = forms.CharField(
         label="Reason",
@@ -1005,11 +1018,11 @@ class SubmittedAtForm(forms.Form):
 
 
 def received_date_words(order: Order) -> str:
-    """ "21 Nov 2026 (the carrier's delivery event)", or "unknown": a known day always with its source."""
+    """ "21 Nov 2026 (the carrier's delivery event; company calendar, Asia/Shanghai)", or "unknown": with its source."""
     if order.received_on is None:
         return "unknown"
     source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
-    return f"{order.received_on:%d %b %Y} ({source})"
+    return f"{format_day(order.received_on)} ({source}; {calendar_words()})"
 
 
 def _received_on_words(order: Order) -> str:
@@ -1069,12 +1082,6 @@ def _category_message(result, electronic: bool) -> str:
     if result.unchanged:
         text += f" {result.unchanged} already {category_words(electronic)}, left as they were."
     return text
-
-
-def _instant(moment) -> str:
-    """An instant in the viewer's time zone, naming the zone (backoffice.middleware)."""
-    local = timezone.localtime(moment)
-    return f"{local:%d %b %Y %H:%M} ({local.tzname()})"
 
 
 def _date_form_page(request, model_admin, *, title, back, facts, form, refusal, submit):

@@ -168,7 +168,7 @@ class PolicyVersion(models.Model):
         get_latest_by = "effective_from"
 
     def __str__(self):
-        return f"Policy from {self.effective_from:%Y-%m-%d}"
+        return f"Policy from {self.effective_from:%d %b %Y}"
 
 
 # The claim type's and DOA reason's labels reach customers' emails: marked for the catalogue (gettext_noop keeps them

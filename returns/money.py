@@ -2,6 +2,10 @@
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from babel import Locale, UnknownLocaleError, numbers
+from django.conf import settings
+from django.utils import translation
+
 # Minor units of the currencies the store sells in (ISO 4217).
 MINOR_UNITS = {
     "AUD": 2, "CAD": 2, "CHF": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2,
@@ -46,23 +50,55 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)
 
 
+# "1,119.50 CAD", "4,500 JPY", "12.345 KWD": the amount, then the ISO code. The code rather than a symbol
+# ("CA$", "$"): several of the store's currencies are dollars, and a code reads the same in every language.
+MONEY_PATTERN = "#,##0.00 \xa4\xa4"
+AMOUNT_PATTERN = "#,##0.00"
+
+
 def format_money(amount, currency: str) -> str:
-    """An amount as a person reads it, with its currency: "49.90 USD". The one place money becomes words.
+    """An amount as a person reads it, with its currency: "1,119.50 CAD". The one place money becomes words.
 
     ``amount`` may be a Decimal, an int or the string an event's payload keeps ("49.900"); it is
-    rounded half up to the currency's minor unit. A currency we do not know keeps two decimals.
+    rounded half up to the currency's minor unit (never more decimals than the currency has: JPY 0,
+    CAD 2, KWD 3), then written by Babel in the active language's digits and separators.
     """
-    return f"{format_amount(amount, currency)} {currency}".strip()
+    if not currency:
+        return format_amount(amount, currency)
+    value = _rounded(amount, currency)
+    if value is None:
+        return f"{amount} {currency}".strip()
+    return numbers.format_currency(value, currency, format=MONEY_PATTERN, locale=_locale(), currency_digits=True)
 
 
 def format_amount(amount, currency: str) -> str:
     """The number of ``format_money`` alone, for "0.00 → 8.50 USD" (the currency said once)."""
+    value = _rounded(amount, currency)
+    if value is None:
+        return str(amount)
+    places = MINOR_UNITS.get(currency, numbers.get_currency_precision(currency) if currency else 2)
+    return numbers.format_decimal(
+        value, format=AMOUNT_PATTERN if places else "#,##0", locale=_locale(), decimal_quantization=False
+    )
+
+
+def _rounded(amount, currency: str) -> Decimal | None:
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation:
-        return str(amount)
+        return None
     if not value.is_finite():
-        return str(amount)
+        return None
     if currency in MINOR_UNITS:
-        return str(quantize(value, currency))
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        return quantize(value, currency)
+    places = numbers.get_currency_precision(currency) if currency else 2
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _locale() -> str:
+    """Babel's name of the active language ("en-gb" → "en_GB"); the site's language outside a request."""
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    try:
+        return str(Locale.parse(translation.to_locale(language)))
+    except (ValueError, UnknownLocaleError):
+        return "en_GB"

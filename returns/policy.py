@@ -23,6 +23,7 @@ from datetime import date, datetime
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
+from returns.instants import calendar_words
 from returns.models import ClaimType, PolicyVersion
 
 
@@ -71,11 +72,11 @@ class Judgement:
         if self.eligible:
             return (
                 f"Eligible: claim made {self.claimed_on:%d %b %Y}, "
-                f"within the {self.window} ending {self.deadline:%d %b %Y}."
+                f"within the {self.window} ending {self.deadline:%d %b %Y} ({calendar_words()})."
             )
         return (
             f"Expired: the {self.window} ended on {self.deadline:%d %b %Y}, "
-            f"{self.days_over} day{'s' if self.days_over != 1 else ''} before the claim was made."
+            f"{self.days_over} day{'s' if self.days_over != 1 else ''} before the claim was made ({calendar_words()})."
         )
 
 

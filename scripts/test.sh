@@ -5,7 +5,7 @@
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup-venv.sh
+source scripts/setup-venv.sh requirements-test.txt
 
 apt_updated=""
 apt_install() {

@@ -14,12 +14,12 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 
 from returns import states, uploads
 from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.instants import format_instant
 from returns.models import Claim
 from shipments import services
 from shipments.forms import PHOTO_ACCEPT, AttachForm, OutboundShipForm, ReceiveForm, StaffTrackingForm
@@ -121,7 +121,7 @@ class ReturnParcelInline(ReadOnlyInline):
     def received(self, parcel):
         if parcel.received_at is None:
             return "not yet"
-        return f"{timezone.localtime(parcel.received_at):%Y-%m-%d %H:%M} by {_user(parcel.received_by)}"
+        return f"{format_instant(parcel.received_at)} by {_user(parcel.received_by)}"
 
     @admin.display(description="photos")
     def photos(self, parcel):

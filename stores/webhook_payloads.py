@@ -111,7 +111,7 @@ def order_data(payload: dict, *, refunds: list[StoreRefund] | None, origin: str)
         if sku in lines:
             if lines[sku]["unit_price"] != price:
                 raise PayloadError(
-                    f"{sku} is on two lines at different prices ({lines[sku]['unit_price']} and {price} {currency}): "
+                    f"{sku} is on two lines at different prices ({money.format_amount(lines[sku]['unit_price'], currency)} and {money.format_money(price, currency)}): "
                     "an order line here has one price."
                 )
             lines[sku]["quantity"] += quantity

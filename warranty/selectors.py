@@ -25,6 +25,7 @@ from django.db.models import Count, Prefetch, Q, Sum, prefetch_related_objects
 from django.utils import timezone
 
 from returns import policy
+from returns.instants import format_day
 from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType, DoaReason, OrderLine, PolicyVersion
 from warranty.models import Replacement, ReplacementStatus
 
@@ -181,7 +182,7 @@ def claim_warranty_flags(claim: Claim) -> list[str]:
             )
         for done in coverage.replaced_by:
             shipped = done.outbound_parcel.shipped_at if done.outbound_parcel else None
-            when = f" on {timezone.localtime(shipped):%d %b %Y}" if shipped else ""
+            when = f" on {format_day(shipped)}" if shipped else ""
             new = f" by serial {done.replacement_serial}" if done.replacement_serial else ""
             flags.append(f"{sku}: serial {serial} was already replaced{new} in {done.claim}{when}.")
     return flags

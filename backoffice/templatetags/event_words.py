@@ -94,7 +94,7 @@ def amount_of(amount, currency) -> str:
 
 @register.filter
 def instant(value) -> str:
-    """An instant (a datetime or a payload's ISO string) in the viewer's zone, the zone named."""
+    """An instant (a datetime or a payload's ISO string) in the company zone, named."""
     return format_instant(value)
 
 

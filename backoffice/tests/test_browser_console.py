@@ -46,6 +46,7 @@ def work(staff):
 
 
 def log_in(page, live_server, user):
+    page.context.clear_cookies()  # whoever was logged in before
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", user.username)
@@ -153,3 +154,50 @@ def test_the_search_box_finds_a_claim(page, live_server, staff, work, shoot, how
     rows.first.locator("a").first.click()
     page.wait_for_selector("#claim-header")
     assert claim.rma_number in page.locator("#claim-number").inner_text()
+
+
+def test_the_custom_pages_and_forms_in_the_theme(page, live_server, staff, work, shoot):
+    """The pages each role works on, each error beside its field: new claim, receive parcel, inspection, refund,
+    and the managers' dashboard, SLA report and attention page."""
+    log_in(page, live_server, staff["cs"])
+    page.goto(f"{live_server.url}/admin/returns/claim/add/?order=SO-404")
+    problem = page.locator("#order-not-found").inner_text()
+    assert "No order SO-404 in the back-office." in problem and "manage.py" not in problem
+    shoot(page, "console-new-claim-unknown-order")
+    page.goto(f"{live_server.url}/admin/returns/claim/add/?order={work['late'].order_number}")
+    page.fill("#id_description", "")
+    page.click("#create-claim")
+    page.wait_for_selector(".console-field.errors")
+    # the error sits in the field's own block, right after its input
+    described = page.locator(".console-field.field-description")
+    assert described.locator("textarea + .errorlist").count() == 1
+    shoot(page, "console-new-claim-errors")
+
+    log_in(page, live_server, staff["warehouse"])
+    page.click("#nav-sidebar-apps >> text=Receive parcel")
+    page.wait_for_selector("#receive-form")
+    page.fill("#id_code", work["awaited"].rma_number)
+    page.set_input_files("#id_photos", files=[{"name": "box.jpg", "mimeType": "image/jpeg", "buffer": b"not a photo"}])
+    page.click("#receive-form [type=submit]")
+    page.wait_for_selector(".console-field.field-photos.errors")
+    assert page.locator(".console-field.field-photos input + .errorlist").count() == 1
+    assert page.input_value("#id_code") == work["awaited"].rma_number  # what was typed is kept
+    shoot(page, "console-receive-errors")
+    page.click("#nav-sidebar-apps >> text=Items to inspect")
+    page.wait_for_selector("#inspection-queue")
+    shoot(page, "console-inspection-queue")
+    page.locator("#inspection-queue tr.queue-row a").last.click()
+    page.wait_for_selector("#inspection-form")
+    shoot(page, "console-inspection-form")
+
+    log_in(page, live_server, staff["finance"])
+    refund = work["refunded"].refunds.get()
+    page.goto(f"{live_server.url}/admin/refunds/refund/{refund.pk}/change/")
+    assert page.locator("#refund-summary").is_visible()
+    shoot(page, "console-refund")
+
+    log_in(page, live_server, staff["manager"])
+    for name, url in (("dashboard", "/admin/dashboard/"), ("sla", "/admin/sla/"), ("attention", "/admin/attention/")):
+        page.goto(f"{live_server.url}{url}")
+        assert page.locator("#nav-sidebar-apps").is_visible()
+        shoot(page, f"console-{name}")

@@ -16,7 +16,7 @@ def log_in(page, live_server, username):
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
 
 
 def test_the_claim_page_shows_photos_through_the_file_view(page, live_server, django_user_model, tmp_path, shoot):

@@ -26,7 +26,7 @@ from django.test.utils import CaptureQueriesContext
 
 from backoffice import dashboard
 from refunds.models import Refund, RefundPurpose, RefundStatus
-from returns.models import Claim, ClaimEvent, ClaimType, DoaReason
+from returns.models import Claim, ClaimEvent, ClaimType, DoaReason, Product
 from returns.tests.factories import (
     ROLES,
     ClaimFactory,
@@ -155,6 +155,18 @@ def test_sku_claim_rate_is_claims_per_unit_sold_in_the_period(data):
     assert unsold == 0
 
 
+def test_sku_claim_rate_counts_units_claimed_not_claims(data):
+    claim = ClaimFactory(submitted_at=local(2026, 1, 8), claim_type=ClaimType.NO_REASON)
+    ClaimItemFactory(claim=claim, quantity=3, order_line__product=Product.objects.get(sku="SR-A"))
+
+    rates, _ = dashboard.sku_claim_rates(PERIOD)
+
+    [sku_a] = [rate for rate in rates if rate.sku == "SR-A"]
+    assert (sku_a.claims, sku_a.units_claimed, sku_a.units_sold) == (4, 6, 10)
+    assert sku_a.rate == 0.6  # 6 units claimed of 10 sold, never claims over units
+    assert sku_a.reasons["no_reason"] == ("no_reason", "", 3)
+
+
 def test_sku_claim_rate_leaves_out_skus_that_sold_nothing(data):
     ClaimItemFactory(claim__submitted_at=local(2026, 1, 8), order_line__product=ProductFactory(sku="SR-C"))
 
@@ -215,7 +227,7 @@ def test_dashboard_draws_every_chart_with_titles_and_values(manager_client, data
     ):  # fmt: skip
         assert f">{title}</title>" in page
     assert "<title>Week of 05 Jan 2026: 2 DOA return (7 days) claims</title>" in page
-    assert "<title>SR-B: 1 Warranty claim per 4 units sold (25.0%)</title>" in page
+    assert "<title>SR-B: 1 unit claimed for Warranty of 4 sold (25.0%)</title>" in page
     assert "<title>Week of 12 Jan 2026: 20.00 EUR in 1 refund(s)</title>" in page
     assert "<title>Week of 12 Jan 2026: 2 of 3 claims answered within 24 h (66.7%)</title>" in page
     assert "<title>Week of 05 Jan 2026: 1 of 2 refunds sent within 5 working days (50.0%)</title>" in page
@@ -242,7 +254,7 @@ def _claims(client, url: str) -> set:
         ("Week of 05 Jan 2026: 2 DOA return (7 days) claims", {"c1", "c2"}),
         ("Week of 12 Jan 2026: 2 Warranty claims", {"c4", "c5"}),
         ("DOA: Wrong item received: 1 claims (20%)", {"c1"}),
-        ("SR-A: 1 Warranty claim per 10 units sold (10.0%)", {"c5"}),
+        ("SR-A: 1 unit claimed for Warranty of 10 sold (10.0%)", {"c5"}),
         ("Week of 12 Jan 2026: 20.00 EUR in 1 refund(s)", {"c3"}),
         ("Week of 12 Jan 2026: 5.50 USD in 1 refund(s)", {"c2"}),
         ("Week of 05 Jan 2026: 1 of 2 claims answered within 24 h (50.0%)", {"c2"}),
@@ -284,6 +296,17 @@ def test_the_unknown_category_filter_counts_and_links_the_claims_waiting_for_it(
     assert _claims(manager_client, _link(page, "Week of 12 Jan 2026: 1 Warranty claim")) == {data["c5"].pk}
 
 
+def test_an_average_of_zero_days_still_shows_its_value(manager_client, data):
+    Refund.objects.filter(claim=data["c1"]).update(succeeded_at=local(2026, 1, 5, 12, 30))  # 30 min after approval
+
+    page = manager_client.get(f"/admin/dashboard/?{QUERY}").content.decode()
+
+    chart = page[page.index('id="chart-approval-to-refund"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert "Over the period: 2.5 days on average, 3 refund(s)." in page  # (0.02 + 6 + 1.5) / 3
+    assert re.findall(r'<text class="value"[^>]*>([^<]+)</text>', chart) == ["0", "3.8"]
+
+
 def test_dashboard_runs_a_fixed_number_of_queries(manager_client, data):
     def queries():
         manager_client.get(f"/admin/dashboard/?{QUERY}")  # the summaries recount the changed days first
@@ -318,9 +341,9 @@ def test_a_type_filter_keeps_the_reason_links_to_that_type(manager_client, data)
     page = manager_client.get(f"/admin/dashboard/?{QUERY}&claim_type=doa").content.decode()
 
     assert _claims(manager_client, _link(page, "DOA: Physical damage or scratch: 1 claims (50%)")) == {data["c2"].pk}
-    assert _claims(manager_client, _link(page, "SR-A: 1 DOA: Wrong item received claim per 10 units sold (10.0%)")) == {
-        data["c1"].pk
-    }
+    assert _claims(
+        manager_client, _link(page, "SR-A: 1 unit claimed for DOA: Wrong item received of 10 sold (10.0%)")
+    ) == {data["c1"].pk}
 
 
 @pytest.mark.parametrize(

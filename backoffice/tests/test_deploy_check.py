@@ -134,7 +134,7 @@ def test_production_env_selects_the_production_services():
     assert json.loads(result.stdout) == {
         "debug": False,
         "database": "django.db.backends.postgresql",
-        "storage": "storages.backends.s3.S3Storage",
+        "storage": "backoffice.files.PrivateS3Storage",
         "bucket": "rma-evidence",
         "signed_urls": True,
         "broker": "redis",

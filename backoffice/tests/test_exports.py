@@ -28,11 +28,15 @@ CLAIM_HEADERS = [
     "Claim type",
     "DOA reason",
     "Status",
+    "SKUs",
+    "Claimed value",
+    "Refunded",
+    "Currency",
     "Electronic product",
-    "Goods received on",
+    "Goods received on (company calendar, Asia/Shanghai)",
     "Received date from",
-    "Claim made at",
-    "First response due at",
+    "Claim made at (Asia/Shanghai)",
+    "First response due at (Asia/Shanghai)",
     "First response within 24 h",
     "Approved without a return",
     "Customer's description",
@@ -92,8 +96,18 @@ def test_claims_csv_has_the_managers_columns_in_company_time(manager_client, set
         description='=HYPERLINK("http://evil.example","click")',
         submitted_at=datetime(2026, 3, 1, 20, 30, tzinfo=UTC),  # 2 March, 04:30 in Shanghai
     )
-    ClaimItemFactory(claim=claim)
-    manager_client.cookies["tz"] = "America/New_York"  # the viewer's zone does not change the file
+    ClaimItemFactory(
+        claim=claim, quantity=2, order_line__quantity=3, order_line__unit_price=Decimal("59.50"),
+        order_line__currency="CAD", order_line__product__sku="SR-CAGE-9",
+    )  # fmt: skip
+    ClaimItemFactory(
+        claim=claim, order_line__unit_price=Decimal("0.995"),
+        order_line__currency="CAD", order_line__product__sku="SR-ARM-1",
+    )  # fmt: skip
+    _refund(claim, currency="CAD", total=Decimal("65.125"))
+    Refund.objects.create(  # approved, not paid yet: not counted
+        claim=claim, purpose=RefundPurpose.RETURNLESS, currency="CAD", total=Decimal(99), status=RefundStatus.APPROVED
+    )
 
     rows = read_csv(manager_client.get("/admin/returns/claim/export/csv/"))
 
@@ -108,11 +122,15 @@ def test_claims_csv_has_the_managers_columns_in_company_time(manager_client, set
         "Claim type": "DOA return (7 days)",
         "DOA reason": "Physical damage or scratch",
         "Status": "Approved",
+        "SKUs": "SR-ARM-1, SR-CAGE-9",
+        "Claimed value": "120.00",  # 2 × 59.50 + 1 × 0.995, half up to the cent
+        "Refunded": "65.13",  # the succeeded refunds only
+        "Currency": "CAD",
         "Electronic product": "Yes",
-        "Goods received on": "2026-02-25",
+        "Goods received on (company calendar, Asia/Shanghai)": "2026-02-25",
         "Received date from": "the carrier's delivery event",
-        "Claim made at": "2026-03-02 04:30",
-        "First response due at": "",
+        "Claim made at (Asia/Shanghai)": "2026-03-02 04:30",
+        "First response due at (Asia/Shanghai)": "",
         "First response within 24 h": "Yes",
         "Approved without a return": "No",
         "Customer's description": '\'=HYPERLINK("http://evil.example","click")',
@@ -126,7 +144,7 @@ def test_claims_export_says_unknown_for_a_category_not_set_yet(manager_client):
     [row] = as_dicts(read_csv(manager_client.get("/admin/returns/claim/export/csv/")))
 
     assert row["Electronic product"] == "Unknown"
-    assert row["Goods received on"] == "" and row["Received date from"] == ""
+    assert row["Goods received on (company calendar, Asia/Shanghai)"] == "" and row["Received date from"] == ""
 
 
 def test_export_keeps_the_lists_filters_and_search(manager_client):
@@ -170,13 +188,14 @@ def test_refunds_csv_has_money_as_numbers_with_a_currency(manager_client):
     by_id = {row["Refund ID"]: row for row in rows}
     assert by_id[str(usd.pk)]["Amount"] == "49.91"  # half up to the cent
     assert by_id[str(usd.pk)]["Currency"] == "USD"
-    assert by_id[str(usd.pk)]["Paid at"] == "2026-03-02 09:00"
+    assert by_id[str(usd.pk)]["Paid at (Asia/Shanghai)"] == "2026-03-02 09:00"
     assert by_id[str(usd.pk)]["Status"] == "Succeeded"
     assert by_id[str(jpy.pk)]["Amount"] == "4990"  # no minor unit
     assert by_id[str(jpy.pk)]["RMA number"] == "RMA-2026-000002"
     assert list(rows[0]) == [
         "Refund ID", "RMA number", "Order number", "Customer email", "Purpose", "Status", "Amount", "Currency",
-        "Paid through", "Provider's reference", "Proposed at", "Approved at", "Paid at", "Failure reason",
+        "Paid through", "Refund's reference", "Proposed at (Asia/Shanghai)", "Approved at (Asia/Shanghai)",
+        "Paid at (Asia/Shanghai)", "Failure reason",
     ]  # fmt: skip
 
 
@@ -233,7 +252,7 @@ def test_claims_xlsx_has_typed_cells_and_no_formula(manager_client, settings):
     assert list(header) == CLAIM_HEADERS
     cells = dict(zip(header, row, strict=True))
     assert cells["Claim ID"] == claim.pk
-    assert cells["Claim made at"] == datetime(2026, 3, 2, 4, 30)  # company time, a real date cell
+    assert cells["Claim made at (Asia/Shanghai)"] == datetime(2026, 3, 2, 4, 30)  # company time, a real date cell
     assert cells["Customer's description"] == "'=1+1"
     description_cell = next(sheet.iter_rows(min_row=2))[CLAIM_HEADERS.index("Customer's description")]
     assert description_cell.data_type == "s"  # a string, never a formula

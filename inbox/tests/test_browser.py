@@ -58,7 +58,7 @@ def test_an_email_becomes_a_claim_and_the_customers_reply_with_the_photo_joins_i
     assert "SR-3122" in page.inner_text("#candidate-orders")
     page.select_option("#id_claim_type", "no_reason")
     shoot(page, "inbox-turn-into-claim")
-    page.click("#claim-form [type=submit]")
+    page.click("#create-claim")
     page.wait_for_selector(".messagelist .success")
     claim = Claim.objects.get()
     assert page.url.endswith(f"/admin/returns/claim/{claim.pk}/change/")

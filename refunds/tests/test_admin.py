@@ -240,7 +240,7 @@ def test_shipping_above_the_policys_cap_needs_a_second_approver(client, finance,
     assert refund.status == RefundStatus.AWAITING_SECOND_APPROVAL
     assert "Approved; a second finance user must approve it too." in page_messages(response)
     event = refund.events.get(action="approve_first_of_two")
-    assert event.payload["second_approval_because"] == ["the return shipping is above the policy's cap of 30 EUR"]
+    assert event.payload["second_approval_because"] == ["the return shipping is above the policy's cap of 30.00 EUR"]
 
 
 def test_the_refund_page_shows_its_history_in_words(client, finance, inspector):

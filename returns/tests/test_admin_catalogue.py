@@ -267,7 +267,7 @@ def test_claim_list_shows_unknown_category_and_received_date_and_filters_them(cl
     assert cell(rows[unknown], "electronic") == "unknown"
     assert cell(rows[unknown], "received_on") == "unknown"
     assert cell(rows[known], "electronic") == "not electronic"
-    assert "21 Nov 2026 (the carrier&#x27;s delivery event)" in rows[known]
+    assert "21 Nov 2026 (the carrier&#x27;s delivery event; company calendar, Asia/Shanghai)" in rows[known]
     assert [c.pk for c in by_category.context["cl"].result_list] == [unknown.pk]
     assert [c.pk for c in by_date.context["cl"].result_list] == [unknown.pk]
     assert filter_labels(response, "electronic")[:2] == ["All", "unknown"]
@@ -308,8 +308,8 @@ def test_a_known_received_date_is_shown_with_its_source_in_the_verdict(client, c
     words = text_of(client.get(claim_url(claim)))
 
     day = f"{days_ago(4):%d %b %Y}"
-    assert f"Counted from the received date: {day} (the customer's proof)." in words
-    assert f"received on {day} (the customer's proof) · Change received date" in words
+    assert f"Counted from the received date: {day} (the customer's proof; company calendar, Asia/Shanghai)." in words
+    assert f"received on {day} (the customer's proof; company calendar, Asia/Shanghai) · Change received date" in words
 
 
 # --- the store's side -----------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def order_state(order) -> tuple:
 
 
 def local_input(moment: dt.datetime) -> str:
-    """What a datetime-local input sends, in the viewer's zone (the company's, without a tz cookie)."""
+    """What a datetime-local input sends, in the company zone."""
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
@@ -103,7 +103,7 @@ def test_order_page_shows_the_received_date_and_its_source_read_only(client, cs,
     admin_form = response.context["adminform"]
     assert "received" in admin_form.readonly_fields  # the day with its source, in words
     html = response.content.decode()
-    assert f"Received on {days_ago(10):%d %b %Y} (the store&#x27;s export)" in html
+    assert f"Received on {days_ago(10):%d %b %Y} (the store&#x27;s export; company calendar, Asia/Shanghai)" in html
     assert f'action="{received_date_url(order)}"' in html
 
 
@@ -145,7 +145,7 @@ def test_customer_service_changes_the_received_date_before_any_approval(client, 
     assert response.redirect_chain[-1][0] == order_url(order)
     assert Order.objects.get(pk=order.pk).received_on == days_ago(8)
     assert page_messages(response) == [
-        f"Order {order.number} is now received on {days_ago(8):%d %b %Y} (the customer's proof). "
+        f"Order {order.number} is now received on {days_ago(8):%d %b %Y} (the customer's proof; company calendar, Asia/Shanghai). "
         "The change is in the order's history and in the history of its 1 claim(s)."
     ]
     assert OrderEvent.objects.get(order=order).actor == cs
@@ -265,9 +265,12 @@ def test_claim_page_links_to_the_received_date_form_from_customer_and_order(clie
 
     html = client.get(claim_url(claim)).content.decode()
 
-    customer_and_order = html.split("Customer and order", 1)[1].split("</fieldset>", 1)[0]
+    customer_and_order = html.split('id="claim-order"', 1)[1].split("</section>", 1)[0]  # the order card
     assert f'href="{received_date_url(order)}?next={claim_url(claim)}"' in customer_and_order
-    assert f"received on {days_ago(10):%d %b %Y} (the store&#x27;s export)" in customer_and_order
+    assert (
+        f"received on {days_ago(10):%d %b %Y} (the store&#x27;s export; company calendar, Asia/Shanghai)"
+        in customer_and_order
+    )
 
 
 def test_warehouse_cannot_change_the_received_date(client, cs, warehouse_user, order):

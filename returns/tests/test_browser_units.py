@@ -31,7 +31,7 @@ def test_agent_claims_one_of_three_units_then_joins_the_customers_second_email_t
     page.select_option("#id_claim_type", ClaimType.NO_REASON)
     page.fill("#id_description", "One of the three handles does not fit.")
     shoot(page, "claim-new-units")
-    page.click("#claim-form [type=submit]")
+    page.click("#create-claim")
     page.wait_for_selector(".messagelist .success")
     first = Claim.objects.get()
     assert first.items.get().quantity == 1

@@ -356,7 +356,10 @@ def test_a_claim_at_00_30_local_time_the_day_after_the_last_day_is_out(settings,
 def test_describe_an_eligible_claim_names_the_window_and_its_end(terms):
     judgement = judge(terms, DOA, received_on=date(2024, 1, 2), claimed_on=date(2024, 1, 5))
 
-    assert judgement.describe() == "Eligible: claim made 05 Jan 2024, within the 7-day DOA window ending 09 Jan 2024."
+    assert (
+        judgement.describe()
+        == "Eligible: claim made 05 Jan 2024, within the 7-day DOA window ending 09 Jan 2024 (company calendar, Asia/Shanghai)."
+    )
 
 
 def test_describe_an_expired_claim_says_when_the_window_ended_and_how_many_days_before(terms):
@@ -365,15 +368,16 @@ def test_describe_an_expired_claim_says_when_the_window_ended_and_how_many_days_
     assert judgement.days_over == 29
     assert judgement.describe() == (
         "Expired: the electronic products' 30-day no-reason return window ended on 01 Feb 2024, "
-        "29 days before the claim was made."
+        "29 days before the claim was made (company calendar, Asia/Shanghai)."
     )
 
 
 def test_describe_an_expired_claim_one_day_over_says_day_not_days(terms):
     judgement = judge(terms, DOA, received_on=date(2024, 1, 2), claimed_on=date(2024, 1, 10))
 
-    assert (
-        judgement.describe() == "Expired: the 7-day DOA window ended on 09 Jan 2024, 1 day before the claim was made."
+    assert judgement.describe() == (
+        "Expired: the 7-day DOA window ended on 09 Jan 2024, 1 day before the claim was made "
+        "(company calendar, Asia/Shanghai)."
     )
 
 
