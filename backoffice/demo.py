@@ -100,7 +100,8 @@ class DemoClaim:
     hours_ago: int = 3
     whole_package_photo: bool = True
     steps: tuple[Step, ...] = ()
-    made_at: datetime | None = None  # a month claim's moment; its steps then run at their own hours
+    made_at: datetime | None = None  # a month claim's moment; its steps then run at their own hours,
+    until: datetime | None = None  # those before this moment (the first load's): the same steps on every load
 
 
 def ask(message):
@@ -594,9 +595,13 @@ def demo_orders_import() -> importing.ImportReport:
 
 def _date_shift() -> timedelta:
     """From the file's day to the day the demo was first loaded (kept on later loads)."""
-    first_loaded = Order.objects.filter(number=_REFERENCE_ORDER).values_list("created_at", flat=True).first()
-    day = timezone.localdate(first_loaded) if first_loaded else timezone.localdate()
-    return day - ORDERS_CSV_AS_OF
+    return timezone.localdate(_first_loaded()) - ORDERS_CSV_AS_OF
+
+
+def _first_loaded() -> datetime:
+    """When the demo was first loaded (its reference order's import), or now: the month's "today"."""
+    first = Order.objects.filter(number=_REFERENCE_ORDER).values_list("created_at", flat=True).first()
+    return first or timezone.now()
 
 
 def demo_users_ensure() -> dict:
@@ -643,7 +648,7 @@ def _claim_make(demo: DemoClaim, users: dict) -> None:
             _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
             continue
         moment += timedelta(hours=step.after_hours)
-        if moment > timezone.now() - timedelta(minutes=30):
+        if moment > demo.until:
             break  # not happened yet: the claim waits in that step's queue
         with _clock(moment):
             _SERVICES[step.action](claim_id=claim.pk, by=users[step.by], **step.text)
@@ -679,7 +684,8 @@ def month_claims() -> list[DemoClaim]:
     parcels a few days on the road, inspected, refunded or replaced. Steps still in the future are not taken,
     so the newest claims wait in the staff's queues. Deterministic: the same claims on every load."""
     rng = random.Random(MONTH_SEED)
-    shift = _date_shift()
+    today = _first_loaded()
+    shift = timezone.localdate(today) - ORDERS_CSV_AS_OF
     company = timezone.get_default_timezone()
     lines = [
         row for _, row in importing.read_order_csv(ORDERS_CSV).rows() if row["order_number"].startswith(MONTH_ORDERS)
@@ -701,12 +707,12 @@ def month_claims() -> list[DemoClaim]:
             minutes=rng.randint(0, 12 * 60)
         )
         steps = _month_steps(rng, claim_type, row)
-        if made_at > timezone.now() - timedelta(hours=1):
+        if made_at > today - timedelta(hours=1):
             continue  # the customer has not written yet
         claims.append(
             DemoClaim(
                 f"month-{row['order_number']}-{row['sku']}", row["order_number"], row["sku"], claim_type,
-                _MONTH_TEXTS[(claim_type, reason)], reason, made_at=made_at,
+                _MONTH_TEXTS[(claim_type, reason)], reason, made_at=made_at, until=today - timedelta(minutes=30),
                 steps=steps,
             )
         )  # fmt: skip

@@ -309,20 +309,22 @@ def _months_and_days(start: date, end: date) -> tuple[tuple[date, date] | None, 
     return (first, last_month), edges
 
 
-def _product_rows(day_model, month_model, filters, fields: list[str], total: str) -> list[dict]:
-    """Per-product summary rows of the period, summed by ``fields``: whole months from ``month_model``,
-    the days around them from ``day_model``."""
+def _product_rows(day_model, month_model, filters, fields: list[str], totals: list[str]) -> list[dict]:
+    """Per-product summary rows of the period, ``totals`` summed by ``fields``: whole months from
+    ``month_model``, the days around them from ``day_model``."""
     months, edges = _months_and_days(filters.start, filters.end)
-    sums = defaultdict(int)
+    sums = defaultdict(lambda: dict.fromkeys(totals, 0))
     parts = []
     if months:
         parts.append(_filtered(month_model.objects.filter(month__range=months), filters, per_product=True))
     for first, last in edges:
         parts.append(_filtered(day_model.objects.filter(day__range=(first, last)), filters, per_product=True))
     for part in parts:
-        for row in part.values(*fields).annotate(n=Sum(total)):
-            sums[tuple(row[field] for field in fields)] += row["n"]
-    return [{**dict(zip(fields, key, strict=True)), total: n} for key, n in sums.items()]
+        for row in part.values(*fields).annotate(**{f"sum_{total}": Sum(total) for total in totals}):
+            group = sums[tuple(row[field] for field in fields)]
+            for total in totals:
+                group[total] += row[f"sum_{total}"]
+    return [{**dict(zip(fields, key, strict=True)), **group} for key, group in sums.items()]
 
 
 def claims_per_week_by_type(filters) -> dict[tuple[date, str], int]:
@@ -347,7 +349,7 @@ def top_reasons(filters) -> list:
 def sku_claim_rates(filters, limit: int | None = None) -> tuple[list, int]:
     from backoffice.dashboard import TOP_SKUS, SkuRate, reason_key
 
-    rows = _product_rows(ClaimDay, ClaimMonth, filters, ["product_id", "claim_type", "doa_reason"], "claims")
+    rows = _product_rows(ClaimDay, ClaimMonth, filters, ["product_id", "claim_type", "doa_reason"], ["claims", "units"])
     found = Product.objects.filter(pk__in={row["product_id"] for row in rows}).values_list("pk", "sku", "name")
     products, names = {}, {}
     for pk, sku, name in found:
@@ -359,9 +361,10 @@ def sku_claim_rates(filters, limit: int | None = None) -> tuple[list, int]:
         rate.reasons[reason_key(row["claim_type"], row["doa_reason"])] = (
             row["claim_type"],
             row["doa_reason"],
-            row["claims"],
+            row["units"],
         )
         rate.claims += row["claims"]
+        rate.units_claimed += row["units"]
     if products:
         months, edges = _months_and_days(filters.start, filters.end)
         sold = [SoldMonth.objects.filter(month__range=months)] if months else []
@@ -372,7 +375,7 @@ def sku_claim_rates(filters, limit: int | None = None) -> tuple[list, int]:
             ):
                 by_sku[products[row["product_id"]]].units_sold += row["units"]
     ranked = [rate for rate in by_sku.values() if rate.units_sold]
-    ranked.sort(key=lambda rate: (-rate.rate, -rate.claims, rate.sku))
+    ranked.sort(key=lambda rate: (-rate.rate, -rate.units_claimed, rate.sku))
     return ranked[: limit or TOP_SKUS], len(by_sku) - len(ranked)
 
 

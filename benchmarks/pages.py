@@ -135,8 +135,7 @@ def main() -> None:
 
     clients = {}
     for role in ("cs", "warehouse", "finance", "manager"):
-        clients[role] = Client()
-        # finance and managers verify a second factor at login (accounts): sessions as after one
+        clients[role] = Client()  # logged in, and past the second factor finance and managers need
         force_login_verified(clients[role], get_user_model().objects.get(username=f"volume-{role}-1"))
     reference_url = "/admin/returns/claim/"
     load_before = os.getloadavg()[0]

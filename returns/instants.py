@@ -74,11 +74,6 @@ def format_day(value) -> str:
 
 
 def calendar_words() -> str:
-    """ "company calendar, Asia/Shanghai": what a policy day is counted in."""
+    """ "company calendar, Asia/Shanghai": what a policy day is counted in, said beside it (the verdict, a
+    received date)."""
     return f"company calendar, {zone_name()}"
-
-
-def format_policy_day(value) -> str:
-    """ "30 Nov 2026 (company calendar, Asia/Shanghai)": a day the policy counts from or to."""
-    text = format_day(value)
-    return f"{text} ({calendar_words()})" if text else ""

@@ -354,7 +354,8 @@ def test_the_month_sells_far_more_than_comes_back_and_every_chart_has_weeks_to_s
     assert len({week for week, _ in dashboard.claims_per_week_by_type(filters)}) >= 4
     assert len({week for week, _ in dashboard.refund_value_per_week(filters)}) >= 2
     days = dashboard.approval_to_refund_per_week(filters)
-    assert len(days) >= 2 and all(average > 1 for average, _ in days.values())  # approved days before paid
+    # the month's refunds paid days after their approval (the hand-made claims' today, within minutes)
+    assert sum(average > 1 for average, _ in days.values()) >= 3
     first_response = dashboard.first_response_per_week(filters, timezone.now())
     assert sum(week["met"] for week in first_response.values()) < sum(
         week["judged"] for week in first_response.values()

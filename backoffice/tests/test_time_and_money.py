@@ -14,7 +14,7 @@ from django.utils import translation
 from openpyxl import load_workbook
 
 from returns import money, services
-from returns.instants import format_instant, format_policy_day
+from returns.instants import calendar_words, format_instant
 from returns.models import ClaimType, Evidence, EvidenceKind, OutboundEmail
 from returns.tests.factories import ROLES, ClaimFactory, ClaimItemFactory, OrderFactory, OrderLineFactory, staff_user
 
@@ -90,7 +90,7 @@ def test_the_verdict_says_its_days_are_the_company_calendars(client, cs):
 
     assert "Eligible: claim made 30 Nov 2026, within the" in page  # 30 Nov in Shanghai, not 29 Nov
     assert "(company calendar, Asia/Shanghai)." in page
-    assert format_policy_day(dt.date(2026, 11, 30)) == "30 Nov 2026 (company calendar, Asia/Shanghai)"
+    assert calendar_words() == "company calendar, Asia/Shanghai"
 
 
 def test_the_admins_own_date_and_time_fields_follow_the_rule():
@@ -163,3 +163,14 @@ def test_an_excel_export_has_a_frozen_filtered_header_widths_and_real_formats(cl
     assert row["Claim made at (Asia/Shanghai)"].value == dt.datetime(2026, 3, 2, 4, 30)
     assert row["Claim made at (Asia/Shanghai)"].number_format == "yyyy-mm-dd hh:mm"
     assert row["Goods received on (company calendar, Asia/Shanghai)"].number_format == "yyyy-mm-dd"
+
+
+def test_the_order_page_shows_its_lines_money_with_the_currency_and_its_decimals(client, cs):
+    line = OrderLineFactory(unit_price=Decimal("119"), currency="CAD", store_refunded_amount=Decimal("10.5"))
+    OrderLineFactory(order=line.order, unit_price=Decimal("4500"), currency="JPY")
+    client.force_login(cs)
+
+    page = client.get(f"/admin/returns/order/{line.order_id}/change/").content.decode()
+
+    assert "119.00 CAD" in page and "10.50 CAD" in page and "4,500 JPY" in page
+    assert "119.000" not in page and "4500.000" not in page

@@ -21,12 +21,6 @@ def day(value) -> str:
 
 
 @register.filter
-def policy_day(value) -> str:
-    """``{{ deadline|policy_day }}`` → "30 Nov 2026 (company calendar, Asia/Shanghai)"."""
-    return instants.format_policy_day(value)
-
-
-@register.filter
 def money_in(amount, currency) -> str:
     """``{{ refund.total|money_in:refund.currency }}`` → "119.00 CAD"; "" when there is no amount."""
     if amount in (None, ""):
