@@ -309,11 +309,11 @@ def _months_and_days(start: date, end: date) -> tuple[tuple[date, date] | None, 
     return (first, last_month), edges
 
 
-def _product_rows(day_model, month_model, filters, fields: list[str], *totals: str) -> list[dict]:
-    """Per-product summary rows of the period, each of ``totals`` summed by ``fields``: whole months from
+def _product_rows(day_model, month_model, filters, fields: list[str], totals: list[str]) -> list[dict]:
+    """Per-product summary rows of the period, ``totals`` summed by ``fields``: whole months from
     ``month_model``, the days around them from ``day_model``."""
     months, edges = _months_and_days(filters.start, filters.end)
-    sums = defaultdict(lambda: [0] * len(totals))
+    sums = defaultdict(lambda: dict.fromkeys(totals, 0))
     parts = []
     if months:
         parts.append(_filtered(month_model.objects.filter(month__range=months), filters, per_product=True))
@@ -321,13 +321,10 @@ def _product_rows(day_model, month_model, filters, fields: list[str], *totals: s
         parts.append(_filtered(day_model.objects.filter(day__range=(first, last)), filters, per_product=True))
     for part in parts:
         for row in part.values(*fields).annotate(**{f"sum_{total}": Sum(total) for total in totals}):
-            key = sums[tuple(row[field] for field in fields)]
-            for n, total in enumerate(totals):
-                key[n] += row[f"sum_{total}"] or 0
-    return [
-        {**dict(zip(fields, key, strict=True)), **dict(zip(totals, values, strict=True))}
-        for key, values in sums.items()
-    ]
+            group = sums[tuple(row[field] for field in fields)]
+            for total in totals:
+                group[total] += row[f"sum_{total}"]
+    return [{**dict(zip(fields, key, strict=True)), **group} for key, group in sums.items()]
 
 
 def claims_per_week_by_type(filters) -> dict[tuple[date, str], int]:
@@ -352,7 +349,7 @@ def top_reasons(filters) -> list:
 def sku_claim_rates(filters, limit: int | None = None) -> tuple[list, int]:
     from backoffice.dashboard import TOP_SKUS, SkuRate, reason_key
 
-    rows = _product_rows(ClaimDay, ClaimMonth, filters, ["product_id", "claim_type", "doa_reason"], "claims", "units")
+    rows = _product_rows(ClaimDay, ClaimMonth, filters, ["product_id", "claim_type", "doa_reason"], ["claims", "units"])
     found = Product.objects.filter(pk__in={row["product_id"] for row in rows}).values_list("pk", "sku", "name")
     products, names = {}, {}
     for pk, sku, name in found:

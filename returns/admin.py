@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -470,10 +470,25 @@ class ClaimAdmin(ModelAdmin):
 
     # --- the claim page ---------------------------------------------------
 
+    def get_object(self, request, object_id, from_field=None):
+        """The claim ``change_view`` read (with its items), not a second read of it."""
+        claim = getattr(request, "claim_page_claim", None)
+        if claim is not None and from_field is None and str(claim.pk) == str(object_id):
+            return claim
+        return super().get_object(request, object_id, from_field)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        claim = get_object_or_404(Claim.objects.select_related("order", "policy_version"), pk=object_id)
+        # Read once for the whole page: the claim with its items and their lines (the review, the ledger, the
+        # panels and the inlines all start from them), and the lines' ledgers.
+        items = ClaimItem.objects.select_related("order_line__product", "order_line__order").order_by("pk")
+        claim = get_object_or_404(
+            Claim.objects.select_related("order", "policy_version").prefetch_related(Prefetch("items", items)),
+            pk=object_id,
+        )
+        request.claim_page_claim = claim  # get_object's, for Django's own part of the page
+        ledgers = selectors.claim_ledgers(claim)
         drafts = request.session.pop(_draft_key(claim.pk), {})
-        review = selectors.claim_review(claim)
+        review = selectors.claim_review(claim, ledgers=ledgers)
         page = self.page_context(request, claim) if self.page_context else {}
         can_override = request.user.has_perm("returns.override_claim_window")
         actions = []
@@ -502,7 +517,7 @@ class ClaimAdmin(ModelAdmin):
             "received_date_url": _received_date_url(claim),
             "received_date_words": received_date_words(claim.order),
             "store_state": store_state(claim.order),
-            "ledger_notes": selectors.ledger_notes(claim),
+            "ledger_notes": selectors.ledger_notes(claim, ledgers=ledgers),
             "claim_actions": actions,
             "evidence": claim.evidence.all(),
             "extra_panels": [panel for make in self.extra_panels if (panel := make(claim))],

@@ -432,6 +432,9 @@ class ClaimEvent(Event):
 
     class Meta(Event.Meta):
         ordering = ["claim_id", "id"]
+        # A claim's event of one kind, found by index: the SLA page's parcels received (in time) and expired
+        # (backoffice/sla.py: parcel_weeks), the dashboard's first approval.
+        indexes = [models.Index(fields=["action", "claim", "created_at"], name="claimevent_action_claim")]
 
 
 class OrderAction(models.TextChoices):

@@ -34,8 +34,9 @@ class ClaimReview:
         return lines + self.problems
 
 
-def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
-    """``lock_lines``: take the order lines' locks (the approval does) so the units cannot move meanwhile."""
+def claim_review(claim: Claim, *, lock_lines: bool = False, ledgers: dict | None = None) -> ClaimReview:
+    """``lock_lines``: take the order lines' locks (the approval does) so the units cannot move meanwhile.
+    ``ledgers``: the claim's lines' ledgers (``claim_ledgers``) when the caller has them already."""
     order = claim.order
     problems = []
     judgement = None
@@ -69,7 +70,7 @@ def claim_review(claim: Claim, *, lock_lines: bool = False) -> ClaimReview:
         problems.append(f"Order {order.number} was cancelled by the store: nothing of it can be returned or refunded.")
     if not claim.evidence.filter(shows_whole_package=True).exists():
         problems.append("No photo of the whole package is attached: the policy requires one for every claim.")
-    problems.extend(units_taken_elsewhere(claim, lock=lock_lines))
+    problems.extend(units_taken_elsewhere(claim, lock=lock_lines, ledgers=ledgers))
     return ClaimReview(
         judgement=judgement,
         problems=problems,
@@ -86,10 +87,16 @@ def products_of_unknown_category(claim: Claim) -> list:
     return [item.order_line.product for item in items if item.order_line.product.is_electronic is None]
 
 
-def units_taken_elsewhere(claim: Claim, *, lock: bool = False) -> list[str]:
+def claim_ledgers(claim: Claim, *, lock: bool = False) -> dict:
+    """The ledger of each of the claim's order lines, the claim itself left out (``returns.ledger``)."""
+    return ledger.for_lines([item.order_line_id for item in claim.items.all()], lock=lock, exclude_claim_id=claim.pk)
+
+
+def units_taken_elsewhere(claim: Claim, *, lock: bool = False, ledgers: dict | None = None) -> list[str]:
     """Units of this claim that other open claims hold, or that were refunded since: the per-line ledger's words."""
     items = list(claim.items.all())
-    ledgers = ledger.for_lines([item.order_line_id for item in items], lock=lock, exclude_claim_id=claim.pk)
+    if ledgers is None or lock:
+        ledgers = claim_ledgers(claim, lock=lock)
     problems = []
     for item in items:
         line_ledger = ledgers[item.order_line_id]
@@ -98,9 +105,10 @@ def units_taken_elsewhere(claim: Claim, *, lock: bool = False) -> list[str]:
     return problems
 
 
-def ledger_notes(claim: Claim) -> list[str]:
+def ledger_notes(claim: Claim, *, ledgers: dict | None = None) -> list[str]:
     """Everything the ledger knows of this claim's lines outside this claim: for the claim page. A note on the
     whole order (the store's refund of the order, its cancellation) is said once, not once per line."""
     items = list(claim.items.all())
-    ledgers = ledger.for_lines([item.order_line_id for item in items], exclude_claim_id=claim.pk)
+    if ledgers is None:
+        ledgers = claim_ledgers(claim)
     return list(dict.fromkeys(note for item in items for note in ledgers[item.order_line_id].notes()))

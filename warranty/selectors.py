@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Prefetch, Q, Sum, prefetch_related_objects
 from django.utils import timezone
 
 from returns import policy
@@ -136,8 +136,10 @@ def claim_warranty_flags(claim: Claim) -> list[str]:
         return []
     flags = []
     claimed_on = policy.claim_day(claim.submitted_at)
-    items = claim.items.select_related("order_line__product", "order_line__order").order_by("pk")
-    for item in items:
+    # The claim page prefetched these already (returns/admin.py): then no query.
+    items = ClaimItem.objects.select_related("order_line__product", "order_line__order").order_by("pk")
+    prefetch_related_objects([claim], Prefetch("items", items))
+    for item in claim.items.all():
         line = item.order_line
         sku = line.product.sku
         serial = item.serial_number.strip()

@@ -167,7 +167,9 @@ def test_the_claim_pages_queries_do_not_grow_with_its_history(client, history, c
         return len(captured)
 
     few, many = queries(short), queries(long)
-    # Pinned at what the page costs now (another engineer optimises it, issue 17): the long history adds only the
-    # tables that have rows (return parcel, inspection, refund) and never a query per event, email or step.
-    assert few <= 36 and many <= 40, (few, many)
+    # Pinned (issue 17): the claim and its items with their lines read once for the page (review, ledger,
+    # panels, Django's own form), the lines' ledgers once; one query per history source, panel and inline.
+    # The long history adds only the tables that have rows (return parcel, inspection, refund) and never a
+    # query per event, email or step.
+    assert (few, many) == (28, 30)
     assert many - few <= 4, (few, many)  # the parcel's, the inspections' and the refunds' tables, shown once rows exist

@@ -96,10 +96,11 @@ def test_export_link_needs_a_login(client, manager, settings, disk_storage):
 
 
 def test_expired_export_link_is_refused(client, manager, settings, disk_storage):
-    settings.EXPORT_LINK_EXPIRE_SECONDS = 3600
+    # shorter than the idle sign-out (SESSION_IDLE_SECONDS), so the login outlives the link
+    settings.EXPORT_LINK_EXPIRE_SECONDS = 60
     _, link = large_export(client, manager, settings)
 
-    with time_machine.travel(timezone.now() + timedelta(seconds=3601)):
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
         response = client.get(link)
 
     assert response.status_code == 410
