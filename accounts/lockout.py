@@ -10,6 +10,8 @@ from django.db.models import Max, Sum
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from returns.instants import format_instant
+
 
 def client_address(request) -> str:
     """REMOTE_ADDR, or behind ``LOGIN_TRUSTED_PROXIES`` proxies the address the first of them saw."""
@@ -41,10 +43,9 @@ def lockout_message(when: datetime.datetime | None) -> str:
     if when is None:
         return "Too many failed sign-ins. Try again later, or ask a manager to unlock your account."
     minutes = max(1, round((when - timezone.now()).total_seconds() / 60))
-    local = timezone.localtime(when)
     return (
         f"Too many failed sign-ins for this account or from this address: signing in is locked until "
-        f"{local:%H:%M} ({local.tzname()}), in about {minutes} minute{'s' if minutes != 1 else ''}. "
+        f"{format_instant(when)}, in about {minutes} minute{'s' if minutes != 1 else ''}. "
         "A manager can unlock it sooner."
     )
 

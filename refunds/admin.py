@@ -207,7 +207,7 @@ class RefundAdmin(ServiceOnlyAdmin):
 
     @admin.display(description="amount", ordering="total")
     def amount(self, refund):
-        return money.quantize(refund.total, refund.currency)
+        return _money(refund.total, refund.currency)
 
     @admin.display(description="age (working days)")
     def age(self, refund):

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import services
+from returns.instants import format_instant
 from returns.tests.factories import ROLES, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +35,8 @@ def test_ten_wrong_passwords_then_the_right_one_is_refused_and_the_page_says_unt
 
     assert right.status_code == 429
     page = right.content.decode()
-    until = timezone.localtime(AccessAttempt.objects.get().attempt_time + settings.AXES_COOLOFF_TIME)
-    assert f"signing in is locked until {until:%H:%M} ({until.tzname()}), in about 15 minutes" in page
+    until = format_instant(AccessAttempt.objects.get().attempt_time + settings.AXES_COOLOFF_TIME)
+    assert f"signing in is locked until {until}, in about 15 minutes" in page
     assert 'id="login-form"' in page and 'value="manager"' in page
     assert not right.wsgi_request.user.is_authenticated
 

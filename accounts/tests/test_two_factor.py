@@ -13,6 +13,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
+from returns.instants import format_instant
 from returns.tests.factories import ROLES, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +144,11 @@ def test_new_recovery_codes_replace_the_old_ones(django_user_model, now):
     now.shift(datetime.timedelta(seconds=30))
     client = Client()
     log_in(client, "manager", code_for(device))
+
+    shown = client.get("/admin/two-factor/").content.decode()
+    assert "Two-factor authentication is on" in shown
+    assert f"Authenticator app added {format_instant(device.created_at)}" in shown
+    assert "10 recovery codes left." in " ".join(shown.split())
 
     page = client.post("/admin/two-factor/", {"action": "recovery"})
     new = page.context["codes"]

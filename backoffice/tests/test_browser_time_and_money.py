@@ -11,6 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from backoffice.tests.test_time_and_money import _claim
+from inspections.services import inspection_propose_refund
+from refunds import services as refund_services
+from refunds.tests.conftest import finance_user, inspected_claim
 from returns.tests.factories import ROLES, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,3 +61,26 @@ def test_the_demo_months_dashboard_reads_as_a_real_month(page, live_server, shoo
     averages = page.locator("#chart-approval-to-refund text.value").all_text_contents()
     assert len(averages) >= 3 and any(float(value) > 1 for value in averages)  # days, shown on their columns
     assert page.locator("#chart-claims-per-week rect.bar").count() >= 8
+
+
+def test_the_refund_page_says_its_money_with_its_currency_and_names_its_two_references(
+    page, live_server, django_user_model, shoot
+):
+    inspector = staff_user(django_user_model, "picker", ROLES["warehouse"])
+    finance = finance_user(django_user_model, "payer")
+    claim = inspected_claim(inspector, ["full_refund"], unit_price="12800", currency="JPY", payment_reference="pi_42")
+    refund = inspection_propose_refund(claim_id=claim.pk, by=inspector)
+    refund_services.refund_approve(refund_id=refund.pk, by=finance)  # executed on commit: the manual provider waits
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/refunds/refund/{refund.pk}/change/")
+    page.fill("#id_username", "payer")
+    page.fill("#id_password", "pw-payer")
+    page.click("#login-form [type=submit]")
+    page.wait_for_selector("#id_provider_reference")
+    shoot(page, "time-and-money-refund")
+
+    text = page.locator("body").inner_text()
+    assert "12,800 JPY" in text  # the currency's decimals: none
+    assert "12800" not in text and "12,800.00" not in text  # the amount field too, not a bare Decimal
+    assert "Customer's original payment" in text and "pi_42" in text
+    assert "This refund's reference (the bank transfer's or the provider's)" in text

@@ -11,8 +11,13 @@ from shipments.models import UnmatchedParcel, UnmatchedReason
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Django's stock admin stylesheet and its form layout: none of it on any page.
-OLD_LOOK = ("admin/css/base.css", 'class="module aligned', '<div class="form-row', 'class="breadcrumbs"')
+# Django's stock admin stylesheet, its aligned forms, breadcrumbs and grey submit buttons: none of it on any page.
+OLD_LOOK = (
+    "admin/css/base.css",
+    'class="module aligned',
+    'class="breadcrumbs"',
+    '<input type="submit" class="default"',
+)
 
 
 @pytest.fixture

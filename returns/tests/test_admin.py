@@ -431,9 +431,9 @@ def test_the_claim_page_shows_the_lines_other_open_claim(client, cs):
 
 def history_of(html: str, group: str = "events") -> str:
     """The text of a history (its HTML tags taken out): an inline's table, or the claim page's timeline."""
-    marker = 'id="timeline"' if group == "timeline" else f'id="{group}-group"'
+    marker, closing = ('id="timeline"', "</section>") if group == "timeline" else (f'id="{group}-group"', "</fieldset>")
     start = html.rindex("<", 0, html.index(marker))
-    end = html.index("</section>", start)
+    end = html.index(closing, start)
     return " ".join(re.sub(r"<[^>]+>", " ", unescape(html[start:end])).split())
 
 
