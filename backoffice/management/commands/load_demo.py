@@ -1,9 +1,11 @@
 """``manage.py load_demo``: demo orders, staff users, claims in every state and unmatched parcels; safe to run again."""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from accounts.middleware import requires_two_factor
 from backoffice import demo
 from returns.models import Claim, ClaimStatus
 
@@ -48,3 +50,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as:"))
         for username, password, role in demo.USERS:
             self.stdout.write(f"  {username:<10} password {password:<15} {role or 'superuser'}")
+        demo_users = get_user_model().objects.filter(username__in=[username for username, _, _ in demo.USERS])
+        second_factor = [user.username for user in demo_users.order_by("username") if requires_two_factor(user)]
+        if second_factor:
+            self.stdout.write(
+                f"{', '.join(second_factor)}: set up an authenticator app (a QR code) at the first login."
+            )
