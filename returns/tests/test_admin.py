@@ -131,11 +131,15 @@ def test_claim_search_can_use_an_index(client, cs):
     response = client.get(CHANGELIST, {"q": "SO-1"})
     queryset = response.context["cl"].queryset
     with connection.cursor() as cursor:
+        # statistics of these five claims, not of whatever earlier tests committed and autovacuum read
+        cursor.execute("ANALYZE")
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = queryset.explain()
-    assert "Seq Scan on returns_claim" not in plan
-    # one index lookup per searched column (backoffice/search.py), the claims then read by primary key
-    assert "returns_claim_pkey" in plan and "returns_claim_order_number" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    # one index lookup per searched column (backoffice/search.py); which of a column's indexes (plain or
+    # ``_like``) and how the claims are then read is the planner's choice
+    for column in ("rma_number", "order_number", "customer_email", "tracking_number", "serial_number"):
+        assert f"Index Cond: (({column})" in plan, (column, plan)
 
 
 # --- the claim page -------------------------------------------------------
