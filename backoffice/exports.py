@@ -44,7 +44,6 @@ from django.db import connections, transaction
 from django.db.models import Aggregate, CharField, DecimalField, F, Func, Min, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from backoffice.models import StoredExport
@@ -53,6 +52,7 @@ from refunds.models import Provider, Refund, RefundPurpose, RefundStatus
 from returns import money
 from returns.instants import calendar_words, zone_name
 from returns.models import Claim, ClaimItem, ClaimStatus, ClaimType, DoaReason, OutboundEmail, ReceivedDateSource
+from returns.notifications import email_address
 
 CHUNK_ROWS = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -609,7 +609,6 @@ def export_record_failure(*, model_label: str, fmt: str, user_id: int, error: Ex
     from django.contrib.auth import get_user_model
 
     from core.text import single_line
-    from returns import tasks
 
     user = get_user_model().objects.get(pk=user_id)
     reason = single_line(f"{type(error).__name__}: {error}")[:2000]
@@ -618,15 +617,13 @@ def export_record_failure(*, model_label: str, fmt: str, user_id: int, error: Ex
             user=user, error=reason, expires_at=timezone.now() + timedelta(seconds=link_expire_seconds())
         )
         if user.email:
-            context = {"user": user, "export": export_for(apps.get_model(model_label)), "fmt": fmt, "reason": reason}
-            email = OutboundEmail.objects.create(
-                template="export_failed",
+            export = export_for(apps.get_model(model_label))
+            email_address(
                 to=user.email,
-                subject=f"Your export could not be made: {context['export'].name}",
-                body_text=render_to_string("emails/export_failed.txt", context),
-                body_html=render_to_string("emails/export_failed.html", context),
+                template="export_failed",
+                subject=f"Your export could not be made: {export.name}",
+                context={"user": user, "export": export, "fmt": fmt, "reason": reason},
             )
-            transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
     return row
 
 
@@ -653,8 +650,6 @@ def exports_delete_expired() -> int:
 
 
 def _email_link(user, stored: str, name: str, export: Export) -> OutboundEmail | None:
-    from returns import tasks
-
     if not user.email:
         return None
     hours = link_expire_seconds() / 3600
@@ -665,13 +660,6 @@ def _email_link(user, stored: str, name: str, export: Export) -> OutboundEmail |
         "url": signed_url(stored),
         "expires_in": f"{hours:g} hour{'s' if hours != 1 else ''}",
     }
-    with transaction.atomic():
-        email = OutboundEmail.objects.create(
-            template="export_ready",
-            to=user.email,
-            subject=f"Your export is ready: {name}",
-            body_text=render_to_string("emails/export_ready.txt", context),
-            body_html=render_to_string("emails/export_ready.html", context),
-        )
-        transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
-    return email
+    return email_address(
+        to=user.email, template="export_ready", subject=f"Your export is ready: {name}", context=context
+    )

@@ -123,11 +123,26 @@ def email_staff(*, group: str, template: str, items=None, **context) -> list[Out
 # --- The customer's pages (portal): the link to an order, asked for with its number and email ------------
 
 
+def email_address(*, to: str, template: str, subject: str, context: dict) -> OutboundEmail:
+    """An email to one address that belongs to no claim (an order's link, an export's link or failure),
+    rendered from ``emails/<template>.txt`` and ``.html`` and sent once the transaction commits."""
+    from returns import tasks
+
+    email = OutboundEmail.objects.create(
+        template=template,
+        to=to,
+        subject=single_line(subject),
+        body_text=render_to_string(f"emails/{template}.txt", context),
+        body_html=render_to_string(f"emails/{template}.html", context),
+        message_id=new_message_id(),
+    )
+    transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
+    return email
+
+
 def email_order_link(*, order, url: str, language: str) -> OutboundEmail:
     """The link that opens the order's page, to the address the order was placed with (never another),
     in the language of the browser that asked for it."""
-    from returns import tasks
-
     with translation.override(language or settings.LANGUAGE_CODE):
         context = {
             "order": order,
@@ -136,19 +151,8 @@ def email_order_link(*, order, url: str, language: str) -> OutboundEmail:
             "support_email": settings.RMA_SUPPORT_EMAIL,
             "ref": order.number,
         }
-        subject = single_line(str(_("Your link to order {number}")).format(number=order.number))
-        body_text = render_to_string("emails/order_link.txt", context)
-        body_html = render_to_string("emails/order_link.html", context)
-    email = OutboundEmail.objects.create(
-        template="order_link",
-        to=order.customer_email,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        message_id=new_message_id(),
-    )
-    transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
-    return email
+        subject = str(_("Your link to order {number}")).format(number=order.number)
+        return email_address(to=order.customer_email, template="order_link", subject=subject, context=context)
 
 
 # --- Threading: every email carries a Message-ID, answers the customer's last message and leads back ---
