@@ -8,6 +8,9 @@ class BackofficeConfig(AppConfig):
 
     def ready(self):
         from backoffice import checks  # noqa: F401  (registers the deploy checks)
+        from backoffice.unfold_lists import install_unfold_list_fixes
+
+        install_unfold_list_fixes()
 
         post_migrate.connect(_sync_roles, sender=self)
 
