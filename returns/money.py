@@ -1,6 +1,7 @@
 """Money is a Decimal with an ISO 4217 currency; this is the one rounding helper."""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError, numbers
 from django.conf import settings
@@ -52,8 +53,10 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
 
 # "1,119.50 CAD", "4,500 JPY", "12.345 KWD": the amount, then the ISO code. The code rather than a symbol
 # ("CA$", "$"): several of the store's currencies are dollars, and a code reads the same in every language.
-MONEY_PATTERN = "#,##0.00 \xa4\xa4"
-AMOUNT_PATTERN = "#,##0.00"
+# Parsed once: a list of 100 refunds formats 100 amounts, and Babel parses a pattern given as text every time.
+MONEY_PATTERN = numbers.parse_pattern("#,##0.00 \xa4\xa4")
+AMOUNT_PATTERN = numbers.parse_pattern("#,##0.00")
+WHOLE_PATTERN = numbers.parse_pattern("#,##0")
 
 
 def format_money(amount, currency: str) -> str:
@@ -78,7 +81,7 @@ def format_amount(amount, currency: str) -> str:
         return str(amount)
     places = MINOR_UNITS.get(currency, numbers.get_currency_precision(currency) if currency else 2)
     return numbers.format_decimal(
-        value, format=AMOUNT_PATTERN if places else "#,##0", locale=_locale(), decimal_quantization=False
+        value, format=AMOUNT_PATTERN if places else WHOLE_PATTERN, locale=_locale(), decimal_quantization=False
     )
 
 
@@ -95,10 +98,14 @@ def _rounded(amount, currency: str) -> Decimal | None:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
-def _locale() -> str:
-    """Babel's name of the active language ("en-gb" → "en_GB"); the site's language outside a request."""
-    language = translation.get_language() or settings.LANGUAGE_CODE
+def _locale() -> Locale:
+    """Babel's locale of the active language ("en-gb" → en_GB); the site's language outside a request."""
+    return _babel_locale(translation.get_language() or settings.LANGUAGE_CODE)
+
+
+@lru_cache(maxsize=64)
+def _babel_locale(language: str) -> Locale:
     try:
-        return str(Locale.parse(translation.to_locale(language)))
+        return Locale.parse(translation.to_locale(language))
     except (ValueError, UnknownLocaleError):
-        return "en_GB"
+        return Locale.parse("en_GB")
