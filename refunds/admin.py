@@ -167,7 +167,7 @@ class RefundAdmin(ServiceOnlyAdmin):
     list_display = ("reference", "rma_number", "status", "amount", "currency", "age", "due", "provider", "problem")
     list_filter = (StatusFilter, SlaFilter, "currency", "provider")
     list_select_related = ("claim",)
-    list_per_page = 100
+    list_per_page = 50  # a screenful to work through, as in Shopify's lists; docs/console.md
     show_full_result_count = False
     search_fields = ("claim__rma_number",)
     search_help_text = "An RMA number, exactly."

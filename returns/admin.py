@@ -300,6 +300,7 @@ class ClaimAdmin(ModelAdmin):
         ("order__received_on", ReceivedDateFilter),
     )
     list_select_related = ("order",)
+    list_per_page = 50  # a screenful to work through, as in Shopify's lists; docs/console.md
     show_full_result_count = False
     # ten columns: the list takes the page's whole width (django-unfold)
     list_fullwidth = True
