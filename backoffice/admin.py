@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
+from django.db.models import Exists
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -53,11 +54,37 @@ class BackofficeClaimAdmin(ExportMixin, ClaimAdmin):
     )
 
     def get_inlines(self, request, obj):
-        """The inspections' table once the goods can have been inspected (a parcel came back), not before."""
+        """The tables with a row for this claim, asked in one query; the inspections' once the goods can have
+        been inspected (a parcel came back), not before.
+
+        Every inline here is read-only and shows nothing without a row, but an empty one still costs a formset,
+        its query and its hidden management form: on a claim's page most of them are empty (a requested claim
+        has no parcel, inspection, replacement or refund). The page is never posted (claims change through
+        their action buttons), so no management form is missed.
+        """
         inlines = super().get_inlines(request, obj)
-        if obj is not None and (obj.approved_at is None or obj.status in BEFORE_ANY_PARCEL):
-            return tuple(inline for inline in inlines if inline is not InspectionInline)
-        return inlines
+        if obj is None:
+            return inlines
+        if obj.approved_at is None or obj.status in BEFORE_ANY_PARCEL:
+            inlines = tuple(inline for inline in inlines if inline is not InspectionInline)
+        cached = getattr(request, "claim_page_inlines", None)
+        if cached is None or cached[0] != obj.pk:
+            cached = (obj.pk, self._inlines_with_rows(request, obj, inlines))
+            request.claim_page_inlines = cached
+        return tuple(inline for inline in inlines if inline in cached[1])
+
+    def _inlines_with_rows(self, request, obj, inlines) -> set:
+        exists = {}
+        for number, inline in enumerate(inlines):
+            [link] = [
+                field.name
+                for field in inline.model._meta.fields
+                if field.is_relation and field.related_model is Claim and inline.fk_name in (None, field.name)
+            ]
+            rows = inline(self.model, self.admin_site).get_queryset(request).filter(**{link: obj.pk})
+            exists[f"inline_{number}"] = Exists(rows)
+        found = Claim.objects.filter(pk=obj.pk).values(**exists).first() or {}
+        return {inline for number, inline in enumerate(inlines) if found.get(f"inline_{number}")}
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches on indexed columns of the claims, parcels, items and replacements: one UNION of index
