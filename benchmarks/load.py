@@ -570,14 +570,16 @@ def main() -> None:
         )
         SESSIONS.update(staff_sessions(args.users))
         print(f"  load      {args.users} users for {args.minutes:g} min; {machine_load()} before", flush=True)
-        cpu_before, pg_before = cpu_seconds(processes), postgres_cpu_seconds()
+        cpu_before, pg_before, own_before = cpu_seconds(processes), postgres_cpu_seconds(), time.process_time()
         loaded, seconds = load(base_url, args)
         cpu, pg = cpu_seconds(processes) - cpu_before, postgres_cpu_seconds() - pg_before
+        own = time.process_time() - own_before
         requests = sum(len(v) for v in loaded.times.values())
         print(f"  after     {machine_load()}")
         print(
             f"  CPU       gunicorn + worker {cpu:.0f} s = {cpu / seconds:.2f} of {os.cpu_count()} CPUs, "
-            f"{cpu / max(requests, 1) * 1000:.0f} ms a request; all PostgreSQL processes {pg / seconds:.2f} CPUs"
+            f"{cpu / max(requests, 1) * 1000:.0f} ms a request; all PostgreSQL processes {pg / seconds:.2f} CPUs; "
+            f"the load generator (Locust, this process) {own / seconds:.2f} CPUs"
         )
         report(single, loaded, seconds)
         print(state_changes())
