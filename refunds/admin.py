@@ -94,9 +94,11 @@ class RefundLineInline(ReadOnlyInline):
     def signed(self, line):
         return _money(line.signed_amount, line.refund.currency)
 
-    @admin.display(description="amount to enter", boolean=True)
+    @admin.display(description="amount to enter")
     def to_enter(self, line):
-        return line.amount_to_enter
+        """Words only where finance still has an amount to type in (the receipt's shipping); no red cross on the
+        lines that are complete."""
+        return "To enter before approval" if line.amount_to_enter else ""
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("refund")

@@ -178,6 +178,20 @@ def doa_refund_with_shipping(inspector, unit_price="60.00"):
     return inspection_propose_refund(claim_id=claim.pk, by=inspector)
 
 
+def test_the_lines_table_says_which_amount_finance_still_enters(client, finance, inspector):
+    refund = doa_refund_with_shipping(inspector)
+    client.force_login(finance)
+
+    html = client.get(reverse("admin:refunds_refund_change", args=[refund.pk])).content.decode()
+
+    start = html.index('id="lines-group"')
+    rows = re.findall(r"<tr>(.*?)</tr>", html[start : html.index("</table>", start)], re.S)
+    cells = {re.sub(r"<[^>]+>", "", row).split()[0]: row for row in rows[1:]}
+    # the return shipping's amount comes from the customer's receipt; the goods' line is complete: no red cross
+    assert "To enter before approval" in cells["Return"] and "To enter" not in cells["Goods"]
+    assert "icon-no" not in html[start:] and "icon-yes" not in html[start:]
+
+
 def test_finance_cannot_add_a_return_shipping_line_by_a_direct_post(client, finance, inspector):
     # given a no-reason return's refund (the policy does not reimburse its shipping)
     claim = inspected_claim(inspector, ["full_refund"], currency="EUR", unit_price="60.00")
