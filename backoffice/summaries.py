@@ -300,13 +300,20 @@ def _recount_sla(cursor, spans, zone: str) -> dict[str, int]:
     return written
 
 
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
 def _recount_months(cursor, spans) -> dict[str, int]:
     """The months of the spans' days, summed again from the day rows just written."""
     if spans is None:
         where, params = "TRUE", []
     else:
         months = sorted({date(day.year, day.month, 1) for span in spans for day in span})
-        where, params = "date_trunc('month', day)::date = ANY(%s)", [months]
+        # The months' days as ranges, which the (day, product_id) indexes serve; ``date_trunc(day) = ANY``
+        # read every day row (0.4 s of a one-day sweep at a million claims).
+        where = "(" + " OR ".join("(day >= %s AND day < %s)" for _ in months) + ")"
+        params = [bound for month in months for bound in (month, _next_month(month))]
         for table in MONTH_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE month = ANY(%s)", [months])
     cursor.execute(
