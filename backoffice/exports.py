@@ -181,13 +181,18 @@ class Export:
             return
         import psycopg
 
+        # Compiled here, not in the reader thread: Django's connections are per thread, and the thread's own
+        # would connect for its server's version. One SQL text for every chunk, only the keys change.
+        queries = [
+            (chunk, *self.values(manager.filter(pk__in=chunk).order_by(), target).query.get_compiler(using).as_sql())
+            for chunk in parts
+        ]
+        statements = iter(queries)
         # psycopg's own cursor (server-side binding): Django's client-side one cannot read binary results.
         with psycopg.Cursor(connection.connection) as cursor:
 
             def fetch() -> list:
-                for chunk in parts:  # a chunk whose rows are all gone is skipped, not the end
-                    query = self.values(manager.filter(pk__in=chunk).order_by(), target).query
-                    sql, params = query.get_compiler(using=using).as_sql()
+                for chunk, sql, params in statements:  # a chunk whose rows are all gone is skipped, not the end
                     if rows := ordered(chunk, cursor.execute(sql, params, binary=True).fetchall()):
                         return rows
                 return []
