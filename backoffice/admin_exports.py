@@ -20,6 +20,12 @@ from backoffice.access import is_manager
 LINKS = (("csv", "Export CSV"), ("xlsx", "Export Excel"))
 
 
+def _no_page(changelist, request):
+    changelist.result_count = changelist.full_result_count = None
+    changelist.result_list = changelist.queryset.none()
+    changelist.can_show_all = changelist.multi_page = False
+
+
 class ExportMixin:
     def _export_url_name(self) -> str:
         opts = self.model._meta
@@ -28,6 +34,15 @@ class ExportMixin:
     def get_urls(self):
         export = path("export/<str:fmt>/", self.admin_site.admin_view(self.export_view), name=self._export_url_name())
         return [export, *super().get_urls()]
+
+    def get_changelist(self, request, **kwargs):
+        """For an export (``request.export_only``), the list without its page: its filters, search and ordering
+        build the queryset, and neither the page's bounded count nor its rows are read (the export reads its
+        own, ``exports.stream_pks``): the first byte waits for no work the rows do not need."""
+        changelist = super().get_changelist(request, **kwargs)
+        if getattr(request, "export_only", False):
+            return type(f"Export{changelist.__name__}", (changelist,), {"get_results": _no_page})
+        return changelist
 
     def changelist_view(self, request, extra_context=None):
         if is_manager(request.user):
@@ -45,15 +60,17 @@ class ExportMixin:
         opts = self.model._meta
         query = request.GET.urlencode()
         back = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + (f"?{query}" if query else "")
+        request.export_only = True
         try:
             queryset = self.get_changelist_instance(request).queryset
         except IncorrectLookupParameters:
             messages.error(request, "These filters are not valid: nothing was exported.")
             return HttpResponseRedirect(back)
         export = exports.export_for(self.model)
-        if exports.fits_in_stream(queryset):
+        pks = exports.stream_pks(queryset)
+        if pks is not None:
             chunks = exports.csv_chunks if fmt == "csv" else exports.xlsx_chunks
-            response = StreamingHttpResponse(chunks(export, queryset), content_type=exports.FORMATS[fmt])
+            response = StreamingHttpResponse(chunks(export, queryset, pks=pks), content_type=exports.FORMATS[fmt])
             response["Content-Disposition"] = f'attachment; filename="{exports.filename(export, fmt)}"'
             return response
         from backoffice.tasks import export_to_storage

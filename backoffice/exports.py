@@ -15,8 +15,9 @@ and dropped.
   ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, so a
   customer's description can never run as a formula in a manager's spreadsheet.
   In Excel files the same text is also written as a string cell, never a formula.
-- Up to ``settings.EXPORT_STREAM_MAX_ROWS`` rows (counted with a query bounded by
-  that limit, never ``COUNT(*)`` over the table) stream straight to the browser;
+- Up to ``settings.EXPORT_STREAM_MAX_ROWS`` rows (the list's keys read with a query
+  bounded by that limit, never ``COUNT(*)`` over the table) stream straight to the
+  browser, read back by key a chunk at a time (``Export.chunks_by_pk``);
   more go to a Celery task (``backoffice.tasks.export_to_storage``) that writes a
   temporary file, stores it in the default storage and emails the requester a
   link that expires after ``settings.EXPORT_LINK_EXPIRE_SECONDS``.
@@ -150,6 +151,53 @@ class Export:
         with connection.connection.cursor(name=f"export_{uuid.uuid4().hex}", binary=True) as cursor:
             cursor.execute(sql, params)
             yield from _read_ahead(lambda: cursor.fetchmany(chunk_size))
+
+    def chunks_by_pk(self, queryset, pks: list, target: str = "csv", chunk_size: int = CHUNK_ROWS) -> Iterator[list]:
+        """The rows of these primary keys, in their order, ``chunk_size`` at a time: one query per chunk.
+
+        The streamed export (``admin_exports``) has the list's primary keys in its order already
+        (``stream_pks``: the list's own query, narrow and bounded), so no query here filters or
+        sorts: each reads its chunk's rows by primary key (index probes, the per-row subqueries for
+        those rows only), and the first piece waits for its own rows, not for every row's. On
+        PostgreSQL on a binary cursor, the next chunk read by a thread while this one is written
+        (``raw_chunks``). A row gone since the keys were read is left out.
+        """
+        if not pks:
+            return
+        at = self.paths.index("id")
+        model, using = queryset.model, queryset.db
+        manager = model._default_manager.db_manager(using)
+        parts = iter([pks[n : n + chunk_size] for n in range(0, len(pks), chunk_size)])
+
+        def ordered(chunk: list, rows) -> list:
+            found = {row[at]: row for row in rows}
+            return [found[pk] for pk in chunk if pk in found]
+
+        connection = connections[using]
+        if connection.vendor != "postgresql":
+            for chunk in parts:
+                if rows := ordered(chunk, self.values(manager.filter(pk__in=chunk).order_by(), target)):
+                    yield rows
+            return
+        import psycopg
+
+        # Compiled here, not in the reader thread: Django's connections are per thread, and the thread's own
+        # would connect for its server's version. One SQL text for every chunk, only the keys change.
+        queries = [
+            (chunk, *self.values(manager.filter(pk__in=chunk).order_by(), target).query.get_compiler(using).as_sql())
+            for chunk in parts
+        ]
+        statements = iter(queries)
+        # psycopg's own cursor (server-side binding): Django's client-side one cannot read binary results.
+        with psycopg.Cursor(connection.connection) as cursor:
+
+            def fetch() -> list:
+                for chunk, sql, params in statements:  # a chunk whose rows are all gone is skipped, not the end
+                    if rows := ordered(chunk, cursor.execute(sql, params, binary=True).fetchall()):
+                        return rows
+                return []
+
+            yield from _read_ahead(fetch)
 
     def values(self, queryset, target: str = "csv"):
         """The ``values_list`` the export reads (on PostgreSQL, for CSV: dates and times as the database's text)."""
@@ -445,27 +493,42 @@ def export_for(model) -> Export:
     return EXPORTS[model._meta.label_lower]
 
 
-# --- Counting without COUNT(*) --------------------------------------------------------------
+# --- Stream or task: the list's keys, bounded, instead of a count ----------------------------
 
 
-def fits_in_stream(queryset, limit: int | None = None) -> bool:
-    """At most ``limit`` rows? Answered by counting at most ``limit + 1`` of them."""
+def stream_pks(queryset, limit: int | None = None) -> list | None:
+    """The list's primary keys in its order when there are at most ``limit`` rows, else None (a task's work).
+
+    One narrow query, the list's own with a bigger ``LIMIT`` (``limit + 1``): it answers "stream or task?"
+    as the bounded count did and sorts the keys, so no later query sorts or filters
+    (``Export.chunks_by_pk``). At most ``limit`` integers are held.
+    """
     limit = stream_max_rows() if limit is None else limit
-    return queryset.order_by()[: limit + 1].count() <= limit
+    pks = list(queryset.values_list("pk", flat=True)[: limit + 1])
+    return pks if len(pks) <= limit else None
 
 
 # --- Writers ------------------------------------------------------------------------------------
 
 
-def csv_chunks(export: Export, queryset, chunk_rows: int = CHUNK_ROWS) -> Iterator[str]:
-    """The CSV text in pieces of ``chunk_rows`` rows, with a BOM so Excel reads it as UTF-8."""
+def _chunks(export: Export, queryset, target: str, chunk_rows: int, pks: list | None) -> Iterator[list]:
+    if pks is None:
+        return export.raw_chunks(queryset, target, chunk_rows)
+    return export.chunks_by_pk(queryset, pks, target, chunk_rows)
+
+
+def csv_chunks(export: Export, queryset, chunk_rows: int = CHUNK_ROWS, pks: list | None = None) -> Iterator[str]:
+    """The CSV text in pieces of ``chunk_rows`` rows, with a BOM so Excel reads it as UTF-8.
+
+    With ``pks`` (``stream_pks``), those rows in that order; otherwise the queryset's rows, read in one query.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
     writer.writerow(export.headers)
     make = export.row_maker("csv", formatted_by_sql=connections[queryset.db].vendor == "postgresql")
     with transaction.atomic(using=queryset.db):
-        for chunk in export.raw_chunks(queryset, "csv", chunk_rows):
+        for chunk in _chunks(export, queryset, "csv", chunk_rows, pks):
             writer.writerows(map(make, chunk))
             yield buffer.getvalue()
             buffer.seek(0)
@@ -483,7 +546,7 @@ def write_csv(export: Export, queryset, out) -> int:
     return written
 
 
-def write_xlsx(export: Export, queryset, out) -> None:
+def write_xlsx(export: Export, queryset, out, pks: list | None = None) -> None:
     """Write an Excel workbook to a binary file; openpyxl's write-only mode keeps one row in memory.
 
     A bold header frozen above the rows with a filter on every column, widths from each column's
@@ -515,7 +578,7 @@ def write_xlsx(export: Export, queryset, out) -> None:
     make = export.row_maker("xlsx", styled=styled)
     rows = 0
     with transaction.atomic(using=queryset.db):
-        for chunk in export.raw_chunks(queryset, "xlsx"):
+        for chunk in _chunks(export, queryset, "xlsx", CHUNK_ROWS, pks):
             for raw in chunk:
                 sheet.append(make(raw))
             rows += len(chunk)
@@ -531,10 +594,10 @@ def _width(column: Column) -> int:
     return max(min(len(column.title), 30), WIDTHS.get(column.kind, 16 if column.kind == "label" else 24)) + 2
 
 
-def xlsx_chunks(export: Export, queryset, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
+def xlsx_chunks(export: Export, queryset, chunk_bytes: int = 64 * 1024, pks: list | None = None) -> Iterator[bytes]:
     """The workbook, written to a spooled temporary file (in memory up to 1 MB, then on disk), read back in pieces."""
     with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
-        write_xlsx(export, queryset, spool)
+        write_xlsx(export, queryset, spool, pks=pks)
         spool.seek(0)
         while piece := spool.read(chunk_bytes):
             yield piece
@@ -559,6 +622,7 @@ def changelist_queryset(model, query_string: str, user):
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
     request = RequestFactory().get(url, QueryDict(query_string))
     request.user = user
+    request.export_only = True  # the queryset only: not the page's count (``ExportMixin.get_changelist``)
     return model_admin.get_changelist_instance(request).queryset
 
 

@@ -175,3 +175,35 @@ class RefundClockDay(models.Model):
 
     def __str__(self):
         return f"{self.day}: {self.refunds} refunds"
+
+
+class RefundStartDay(models.Model):
+    """The SLA page's refunds (``backoffice/sla.py``): not cancelled, with a deadline, by the company-local day
+    their clock started (``clock_started_at``: the inspection, or a returnless approval); sent, and sent by the
+    5- and 7-working-day deadlines. Those still unsent are judged at the moment of viewing, not stored."""
+
+    day = models.DateField(unique=True)
+    refunds = models.PositiveIntegerField()
+    sent = models.PositiveIntegerField()
+    within_target = models.PositiveIntegerField()
+    within_due = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.day}: {self.refunds} refund clocks started"
+
+
+class ParcelDay(models.Model):
+    """The SLA page's return parcels: claims approved with a return (not returnless), by the company-local day
+    of their approval (``approved_at``). Received (a ``receive`` event), received within the escalation days of
+    the claim's policy version, still awaited (``awaiting_parcel_since``), expired (cancelled, with an
+    ``expire`` event)."""
+
+    day = models.DateField(unique=True)
+    approved = models.PositiveIntegerField()
+    received = models.PositiveIntegerField()
+    received_in_time = models.PositiveIntegerField()
+    awaited = models.PositiveIntegerField()
+    expired = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.day}: {self.approved} claims approved with a return"

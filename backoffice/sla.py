@@ -196,13 +196,27 @@ def _share(part: int, whole: int) -> int | None:
     return round(100 * part / whole) if whole else None
 
 
-def weekly_report(weeks: int, now: datetime) -> list[dict]:
-    """The last ``weeks`` ISO weeks, this one included, newest first; weeks without data show zeros."""
+def weekly_report(weeks: int, now: datetime, *, raw: bool = False) -> list[dict]:
+    """The last ``weeks`` ISO weeks, this one included, newest first; weeks without data show zeros.
+
+    Where the daily summaries are kept (PostgreSQL, ``backoffice.summaries``), read from them after a sweep:
+    a few hundred day rows, and the few claims and refunds still open counted live. Elsewhere, or ``raw``,
+    the raw rows (``claim_weeks``, ``refund_weeks``, ``parcel_weeks``): the same figures.
+    """
+    from backoffice import summaries
+
     company = timezone.get_default_timezone()
     today = timezone.localtime(now, company).date()
     mondays = [today - timedelta(days=today.weekday() + 7 * n) for n in range(weeks)]
     start = timezone.make_aware(datetime.combine(mondays[-1], time.min), company)
-    claims, refunds, parcels = claim_weeks(start, now), refund_weeks(start, now), parcel_weeks(start)
+    if summaries.in_use() and not raw:
+        summaries.sweep()
+        sunday = mondays[0] + timedelta(days=6)
+        claims = summaries.sla_claim_weeks(mondays[-1], sunday, now)
+        refunds = summaries.sla_refund_weeks(mondays[-1], sunday, now)
+        parcels = summaries.sla_parcel_weeks(mondays[-1], sunday)
+    else:
+        claims, refunds, parcels = claim_weeks(start, now), refund_weeks(start, now), parcel_weeks(start)
     no_parcels = {"approved": 0, "received": 0, "received_in_time": 0, "awaited": 0, "expired": 0}
     report = []
     for monday in mondays:

@@ -174,6 +174,9 @@ class Refund(models.Model):
             # The dashboard's days (backoffice/summaries.py): paid, and the clock's start (the final approval).
             models.Index(fields=["succeeded_at"], condition=Q(status="succeeded"), name="refund_paid_at"),
             models.Index(Coalesce("second_approved_at", "approved_at"), name="refund_final_approval"),
+            # The SLA page's refund weeks (backoffice/summaries.py): a day's recount, and the open refunds'
+            # live count, by the clock's start.
+            models.Index(fields=["clock_started_at"], name="refund_clock_started"),
             # The SLA sweep's two range queries, over the refunds whose clock runs only.
             models.Index(
                 fields=["refund_target_at"],

@@ -65,6 +65,11 @@ def read_csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(body[1:])))
 
 
+def read_xlsx(data: io.BytesIO) -> list[tuple]:
+    data.seek(0)
+    return list(load_workbook(data).active.iter_rows(values_only=True))
+
+
 def as_dicts(rows):
     header, *rest = rows
     return [dict(zip(header, row, strict=True)) for row in rest]
@@ -296,8 +301,52 @@ def test_streamed_export_runs_a_fixed_number_of_queries_without_a_full_count(man
     many = export_queries()
 
     assert len(many) == len(few)
-    counts = [sql for sql in many if "COUNT(" in sql.upper()]
-    assert counts and all("LIMIT" in sql for sql in counts)  # bounded counts only
+    assert not [sql for sql in many if "COUNT(" in sql.upper()]  # no count: the list's keys, bounded, answer it
+    (keys,) = [sql for sql in many if "LIMIT 20001" in sql]  # the list's keys, one more than the stream's limit
+    assert keys.startswith('SELECT "returns_claim"."id" AS "pk" FROM "returns_claim" WHERE'), keys
+
+
+def test_streamed_export_by_keys_equals_the_one_query_export(manager):
+    """The stream reads the list's keys, then its rows by key a chunk at a time: the same file as one query."""
+    for n in range(5):
+        claim = ClaimFactory(claim_type=ClaimType.NO_REASON, description=f"=cmd {n}")
+        ClaimItemFactory(claim=claim)
+    ClaimFactory(claim_type=ClaimType.WARRANTY)  # filtered out
+    queryset = exports.changelist_queryset(exports.Claim, "claim_type__exact=no_reason", manager)
+
+    pks = exports.stream_pks(queryset)
+    by_keys = "".join(exports.csv_chunks(exports.CLAIMS, queryset, chunk_rows=2, pks=pks))
+    one_query = "".join(exports.csv_chunks(exports.CLAIMS, queryset, chunk_rows=2))
+    xlsx_by_keys, xlsx_one_query = io.BytesIO(), io.BytesIO()
+    exports.write_xlsx(exports.CLAIMS, queryset, xlsx_by_keys, pks=pks)
+    exports.write_xlsx(exports.CLAIMS, queryset, xlsx_one_query)
+
+    assert pks == sorted(pks, reverse=True) and len(pks) == 5  # the list's order: newest first
+    assert by_keys == one_query and by_keys.count("\r\n") == 6
+    assert read_xlsx(xlsx_by_keys) == read_xlsx(xlsx_one_query)
+
+
+def test_streamed_export_keeps_the_keys_order_and_leaves_out_rows_gone(manager):
+    first, second, third = (ClaimFactory() for _ in range(3))
+    queryset = exports.changelist_queryset(exports.Claim, "", manager)
+    gone = ClaimFactory()
+    pks = [first.pk, gone.pk, third.pk, second.pk]
+    gone.events.all().delete()
+    gone.delete()
+
+    text = "".join(exports.csv_chunks(exports.CLAIMS, queryset, chunk_rows=1, pks=pks))
+
+    ids = [int(row[0]) for row in list(csv.reader(io.StringIO(text[1:])))[1:]]
+    assert ids == [first.pk, third.pk, second.pk]
+
+
+def test_stream_pks_answers_stream_or_task_by_reading_one_key_more_than_the_limit(manager):
+    for _ in range(4):
+        ClaimFactory()
+    queryset = exports.changelist_queryset(exports.Claim, "", manager)
+
+    assert exports.stream_pks(queryset, limit=3) is None
+    assert len(exports.stream_pks(queryset, limit=4)) == 4
 
 
 def test_large_export_is_stored_and_the_link_emailed(manager_client, manager, settings, s3_objects):

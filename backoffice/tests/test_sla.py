@@ -13,7 +13,15 @@ from inspections.services import inspection_propose_refund
 from refunds import services as refund_services
 from refunds.models import Refund, RefundStatus
 from refunds.tests.conftest import finance_user, inspected_claim
-from returns.models import Claim, ClosureDay, ClosureDayAction, ClosureDayEvent, PolicyVersion
+from returns.models import (
+    Claim,
+    ClaimAction,
+    ClaimEvent,
+    ClosureDay,
+    ClosureDayAction,
+    ClosureDayEvent,
+    PolicyVersion,
+)
 from returns.tests.factories import ROLES, ClaimFactory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -317,19 +325,58 @@ def test_the_sla_page_can_show_more_weeks_and_ignores_other_values(client, manag
     assert len(odd) == 12
 
 
-def test_the_sla_page_is_one_grouped_query_per_table(client, manager, known_figures, django_assert_num_queries):
+def test_the_sla_page_reads_the_day_summaries_in_a_fixed_number_of_queries(
+    client, manager, known_figures, django_assert_num_queries
+):
     client.force_login(manager)
-    client.get(SLA_PAGE)  # warm the content types
+    client.get(SLA_PAGE)  # warm the content types; the sweep brings the summaries up to date
 
-    # session, user, manager group, permissions ×2 (the admin's menu), the sidebar's queue badges (one query, backoffice/navigation.py),
-    # claims, refunds, parcels (claims by approval)
-    with time_machine.travel(NOW, tick=False), django_assert_num_queries(9) as captured:
+    # session, user, manager group, permissions ×2 (the admin's menu), the sidebar's queue badges (one query,
+    # backoffice/navigation.py), the sweep's check (nothing changed), claims (day rows, then the unanswered
+    # ones past 24 h, live), refunds (day rows, then the open ones, live), parcels (day rows)
+    with time_machine.travel(NOW, tick=False), django_assert_num_queries(12) as captured:
         client.get(SLA_PAGE)
 
-    tables = [q["sql"] for q in captured.captured_queries if "GROUP BY" in q["sql"]]
-    assert len(tables) == 3
-    assert 'FROM "returns_claim"' in tables[0] and 'FROM "refunds_refund"' in tables[1]
-    assert 'DATE_TRUNC(\'week\', "returns_claim"."approved_at"' in tables[2]
+    grouped = [q["sql"] for q in captured.captured_queries if "GROUP BY" in q["sql"]]
+    assert len(grouped) == 5
+    assert 'FROM "backoffice_claimday"' in grouped[0] and 'FROM "backoffice_refundstartday"' in grouped[2]
+    assert 'FROM "backoffice_parcelday"' in grouped[4]
+    # The raw rows only through the partial indexes of what is still open: no claim counted by its approval.
+    assert not [sql for sql in grouped if '"returns_claim"."approved_at"' in sql]
+    assert '"returns_claim"."first_response_met" IS NULL' in grouped[1]
+    assert '"refunds_refund"."queue_priority" <' in grouped[3]
+
+
+def assert_the_sla_page_equals_a_recount(now=NOW) -> None:
+    """Every choice of weeks: the page read from the summaries (swept) equals the raw rows' counts, and the
+    swept SLA tables equal a rebuild from scratch."""
+    from backoffice import summaries
+    from backoffice.models import ParcelDay, RefundStartDay
+
+    for weeks in sla.WEEK_CHOICES:
+        assert sla.weekly_report(weeks, now) == sla.weekly_report(weeks, now, raw=True), weeks
+
+    def tables():
+        return [sorted(model.objects.values_list("day", *COUNTS[model])) for model in (ParcelDay, RefundStartDay)]
+
+    kept = tables()
+    summaries.rebuild()
+    assert tables() == kept
+
+
+COUNTS = {}
+
+
+@pytest.fixture(autouse=True)
+def _counts():
+    from backoffice.models import ParcelDay, RefundStartDay
+
+    COUNTS[ParcelDay] = ("approved", "received", "received_in_time", "awaited", "expired")
+    COUNTS[RefundStartDay] = ("refunds", "sent", "within_target", "within_due")
+
+
+def test_the_sla_page_from_summaries_equals_a_raw_recount_on_known_figures(known_figures, parcel_figures):
+    assert_the_sla_page_equals_a_recount()
 
 
 # --- Parcels awaited, by the week of approval ---------------------------------------------------
@@ -422,3 +469,63 @@ def test_the_parcels_report_reads_the_approval_weeks_through_an_index(parcel_fig
         cursor.execute("EXPLAIN " + sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "claim_approved_at" in plan, plan
+
+
+def test_the_sla_summaries_equal_a_raw_recount_after_every_kind_of_change(cs, inspector, manager, finance):
+    """Approved with a return, shipped, received (in time and late), expired by the sweep, cancelled by a
+    person, returnless; a refund proposed (its clock starts), approved, paid; a closure day moving deadlines."""
+    from returns.services import claim_cancel, parcel_sweep
+    from returns.tests.test_parcel_sweep import approved_claim, receive, ship
+
+    def at(month, day, hour=10):
+        return dt.datetime(2026, month, day, hour, 0, tzinfo=SHANGHAI)
+
+    assert_the_sla_page_equals_a_recount()
+    waiting = approved_claim(cs, at=at(11, 16))
+    assert_the_sla_page_equals_a_recount()
+    ship(waiting, at(11, 17))
+    assert_the_sla_page_equals_a_recount()
+    receive(waiting, inspector, at(11, 18))
+    late = approved_claim(cs, at=at(10, 20))
+    receive(late, inspector, at(11, 12))
+    assert_the_sla_page_equals_a_recount()
+    approved_claim(cs, at=at(10, 21))
+    with time_machine.travel(NOW, tick=False):
+        assert parcel_sweep()["expired"] == 1
+    assert_the_sla_page_equals_a_recount()
+    cancelled = approved_claim(cs, at=at(11, 19))
+    with time_machine.travel(at(11, 20), tick=False):
+        claim_cancel(claim_id=cancelled.pk, by=cs, reason="The customer keeps it.")
+    approved_claim(cs, at=at(11, 19), returnless_reason="Never delivered.")
+    assert_the_sla_page_equals_a_recount()
+
+    refund = approved_refund(inspector, finance, at=at(11, 20))  # proposed, then approved: its clock runs
+    assert_the_sla_page_equals_a_recount()
+    with time_machine.travel(at(11, 23), tick=False):
+        refund_services.refund_execute(refund_id=refund.pk)
+        refund = refund_services.refund_record_manual_payment(
+            refund_id=refund.pk, by=finance, provider_reference="BANK-1"
+        )
+    assert refund.status == RefundStatus.SUCCEEDED, refund.status
+    assert_the_sla_page_equals_a_recount()
+    open_refund = approved_refund(inspector, finance, at=at(11, 24))
+    manager.is_superuser = True  # the closure-day permissions
+    with time_machine.travel(at(11, 24, 12), tick=False):
+        assert sla.closure_day_save(closure_day=ClosureDay(day=dt.date(2026, 11, 26), reason="Stocktake"), by=manager)
+    open_refund.refresh_from_db()
+    assert_the_sla_page_equals_a_recount()
+    assert_the_sla_page_equals_a_recount(now=open_refund.refund_due_at + dt.timedelta(hours=1))  # judged late
+
+    # Written by hand, not through a service: a clock's start and a parcel's receipt corrected, an expiry recorded.
+    Refund.objects.filter(pk=open_refund.pk).update(clock_started_at=at(11, 10))
+    assert_the_sla_page_equals_a_recount()
+    ClaimEvent.objects.filter(claim=late, action=ClaimAction.RECEIVE).update(created_at=at(10, 22))
+    assert_the_sla_page_equals_a_recount()
+    ClaimEvent.objects.create(
+        claim=cancelled, action=ClaimAction.EXPIRE, actor_kind="system", from_status="cancelled", to_status="cancelled"
+    )
+    assert_the_sla_page_equals_a_recount()
+    rows = {row["week"]: row for row in sla.weekly_report(12, NOW)}
+    assert rows["2026-W43"]["parcels"] == {"approved": 2, "received": 1, "received_in_time": 1, "awaited": 0,
+                                           "expired": 1}  # fmt: skip
+    assert rows["2026-W47"]["parcels"]["expired"] == 1 and rows["2026-W46"]["started"] == 1
