@@ -236,6 +236,41 @@ def test_adapter_in_a_later_round_finds_the_refund_a_500_hid(fake):
     assert len(fake.requests_to("POST", "/v1/refunds")) == 1  # found by listing, not paid again
 
 
+def test_adapter_keeps_one_connection_open_for_many_refunds(fake):
+    pis = [fake.add_payment_intent(5000) for _ in range(3)]
+
+    for number, pi in enumerate(pis):
+        adapter(fake).refund(refund_request(pi, key=f"rma-refund-k{number}-1"))
+
+    assert fake.connections == 1
+    assert all(fake.refunds_created(pi) == 1 for pi in pis)
+
+
+def test_adapter_opens_a_new_connection_when_the_server_closed_the_kept_one(fake):
+    first, second = fake.add_payment_intent(5000), fake.add_payment_intent(5000)
+    adapter(fake).refund(refund_request(first, key="rma-refund-a-1"))
+    fake.drop_connections()  # the server's idle timeout, or a restart
+
+    result = adapter(fake).refund(refund_request(second, key="rma-refund-b-1"))
+
+    assert result.status == "succeeded" and result.reference == fake.refunds[1]["id"]
+    assert fake.connections == 2
+    assert fake.refunds_created(first) == fake.refunds_created(second) == 1
+    assert len(fake.requests_to("POST", "/v1/refunds")) == 2
+
+
+def test_adapter_never_reads_a_late_answer_as_the_next_requests(fake):
+    late, next_pi = fake.add_payment_intent(5000), fake.add_payment_intent(5000)
+    fake.slow(0.6)
+    with pytest.raises(providers.ProviderUnavailable, match="could not be reached"):
+        adapter(fake, timeout=0.2).refund(refund_request(late, key="rma-refund-late-1"))
+
+    result = adapter(fake).refund(refund_request(next_pi, key="rma-refund-next-1"))
+
+    assert result.reference == next((r["id"] for r in fake.refunds if r["payment_intent"] == next_pi), None)
+    assert fake.connections == 2
+
+
 def test_minor_units_rounds_half_up_to_the_currency():
     assert providers.minor_units(Decimal("12.345"), "EUR") == 1235
     assert providers.minor_units(Decimal("1500"), "JPY") == 1500
