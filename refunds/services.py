@@ -660,27 +660,34 @@ def _record_result(refund_id: int, attempt: int, result: providers.RefundResult)
             transition,
             actors.SYSTEM,
             {"provider_reference": result.reference, "attempt": attempt, **result.detail},
+            send_email_here=True,
         )
     return "succeeded"
 
 
-def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -> None:
+def _succeed(
+    refund: Refund, transition: states.Transition, by, payload: dict, *, send_email_here: bool = False
+) -> None:
     """Record the success, refund the claim and email the customer, all in the caller's transaction.
 
     The claim is marked refunded by the system (``claim_mark_refunded``), whoever approved or recorded the
     money. Should the claim not be able to follow (a person cancelled it meanwhile), the money still left:
     the refund keeps its success, an event says why the claim did not move, and the reconciliation's
     "needs attention" list shows it.
+
+    ``send_email_here``: the execution task sends the customer's email itself once this commits
+    (``notifications.send_or_queue``), rather than queueing one more task per refund; a person's
+    click (a manual payment recorded) leaves it to the ``send_email`` task, as every other email.
     """
     refund.succeeded_at = timezone.now()
     refund.processing_started_at = None
     refund.failure_reason = ""
     _move(refund, transition, by, payload)
-    claim_follow_refund(refund)
-    claim = Claim.objects.select_related("order").get(pk=refund.claim_id)
+    claim = _claim_follow(refund) or Claim.objects.select_related("order").get(pk=refund.claim_id)
     notifications.email_customer(
         claim=claim,
         template="refund_sent",
+        send_here=send_email_here,
         refund=refund,
         lines=[
             {
@@ -699,9 +706,14 @@ def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -
 def claim_follow_refund(refund: Refund, **details) -> bool:
     """The claim of a succeeded refund is refunded, as the system; False (with an event on the refund saying
     why) when the claim cannot follow, e.g. a person cancelled it meanwhile: the money left anyway."""
+    return _claim_follow(refund, **details) is not None
+
+
+def _claim_follow(refund: Refund, **details) -> Claim | None:
+    """``claim_follow_refund``, returning the claim refunded (with its order), or None."""
     try:
         with transaction.atomic():  # a savepoint: the money left, whatever the claim's state says
-            claim_services.claim_mark_refunded(
+            return claim_services.claim_mark_refunded(
                 claim_id=refund.claim_id,
                 details={
                     "refund_id": refund.pk,
@@ -721,8 +733,7 @@ def claim_follow_refund(refund: Refund, **details) -> bool:
             refund.status,
             {"reason": str(error)},
         )
-        return False
-    return True
+        return None
 
 
 def _record_unavailable(refund_id: int, attempt: int, error: ProviderUnavailable, final_attempt: bool) -> None:
