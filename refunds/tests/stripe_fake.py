@@ -335,6 +335,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     stripe: StripeFake
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries its Content-Length
+    # An answer leaves in one write, without Nagle's delay, as a real server's does: written as headers
+    # and then body, the body would wait for the client's delayed ACK of the headers on a kept-alive
+    # connection (about 40 ms a request on Linux).
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
@@ -375,6 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client died (a killed worker): the refund is made and saved all the same
 
