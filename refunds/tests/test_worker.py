@@ -309,10 +309,12 @@ def test_an_approver_deactivated_before_execution_still_gets_the_claim_refunded_
     }
 
 
-def other_connections_to_this_database() -> set[int]:
+def connections_named(application_name: str) -> set[int]:
+    """The backends of this database that a process opened under ``application_name``."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [application_name],
         )
         return {pid for (pid,) in cursor.fetchall()}
 
@@ -320,9 +322,15 @@ def other_connections_to_this_database() -> set[int]:
 def test_a_worker_keeps_its_database_connection_from_one_refund_to_the_next(
     inspector, finance, stripe_fake, worker_env, workers
 ):
-    # given a worker whose connections may live a minute (production's DATABASE_CONN_MAX_AGE)
-    assert other_connections_to_this_database() == set()
-    worker = workers({**worker_env, "DATABASE_CONN_MAX_AGE": "60"})
+    # given a worker whose connections may live a minute (production's DATABASE_CONN_MAX_AGE), named so
+    # that other tests' connections do not count
+    name = f"refunds-test-worker-{os.getpid()}"
+    env = {
+        **worker_env,
+        "DATABASE_URL": f"{worker_env['DATABASE_URL']}?application_name={name}",
+        "DATABASE_CONN_MAX_AGE": "60",
+    }
+    worker = workers(env)
     seen = []
 
     # when it executes three refunds, one after the other
@@ -333,7 +341,7 @@ def test_a_worker_keeps_its_database_connection_from_one_refund_to_the_next(
         email = OutboundEmail.objects.get(claim=refund.claim, template="refund_sent")
         assert wait_for(lambda e=email: OutboundEmail.objects.get(pk=e.pk).status == "sent"), worker.log_tail()
         time.sleep(0.5)  # the task's end, after its email
-        seen.append(other_connections_to_this_database())
+        seen.append(connections_named(name))
 
     # then it did them all on one connection, still open (Celery's fixup would have opened one a task)
     assert len(seen[0]) == 1 and seen == [seen[0]] * 3
