@@ -14,14 +14,19 @@ collides with one still running under the same key gets a 409 and nothing is
 saved. ``refunds/tests/contract/stripe_refunds.json`` records that contract and
 the fake in ``refunds/tests/stripe_fake.py`` speaks it.
 
-Plain ``urllib.request``: one POST and one GET do not need another dependency.
+Plain ``http.client``: one POST and one GET do not need another dependency. Each process (each
+thread) keeps its connection to the provider open between refunds (HTTP/1.1 keep-alive), so a refund
+does not pay a TCP and TLS handshake; a connection the server closed meanwhile is opened again and
+the request sent once more, which the idempotency key makes safe (``_send``).
 """
 
+import http.client
 import json
 import logging
-import urllib.error
+import os
+import ssl
+import threading
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -85,12 +90,17 @@ class StripeProvider:
         self.api_base = api_base.rstrip("/")
         self.secret_key = secret_key
         self.timeout = timeout
+        base = urllib.parse.urlsplit(self.api_base)
+        self.origin = (base.scheme, base.hostname, base.port)
+        self.path_prefix = base.path
 
     def refund(self, request: RefundRequest) -> RefundResult:
         if not request.payment_reference:
             raise ProviderDeclined("The order has no payment reference (Stripe PaymentIntent id) to refund against.")
         if not self.secret_key:
             raise ProviderDeclined("STRIPE_SECRET_KEY is not set.")
+        if self.origin[0] not in ("http", "https") or not self.origin[1]:
+            raise ProviderDeclined(f"STRIPE_API_BASE is not an http(s) URL: {self.api_base!r}.")
         if request.reconcile and (existing := self._find_existing(request)):
             return self._result(existing, replayed=True)
         params = {
@@ -126,27 +136,89 @@ class StripeProvider:
 
     def _call(self, method: str, path: str, params: dict | None, headers: dict) -> tuple[int, dict, dict]:
         data = urllib.parse.urlencode(params).encode() if params is not None else None
-        request = urllib.request.Request(
-            self.api_base + path,
-            data=data,
-            method=method,
-            headers={
-                "Authorization": f"Bearer {self.secret_key}",
-                **({"Content-Type": "application/x-www-form-urlencoded"} if data is not None else {}),
-                **headers,
-            },
-        )
+        headers = {
+            "Authorization": f"Bearer {self.secret_key}",
+            **({"Content-Type": "application/x-www-form-urlencoded"} if data is not None else {}),
+            **headers,
+        }
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, _json(response.read()), dict(response.headers)
-        except urllib.error.HTTPError as error:
-            body = _json(error.read())
-            reason = _reason(error.code, body)
-            if error.code in (409, 429) or error.code >= 500:
-                raise ProviderUnavailable(reason, status=error.code, body=body) from None
-            raise ProviderDeclined(reason, status=error.code, body=body) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-            raise ProviderUnavailable(f"Stripe could not be reached: {getattr(error, 'reason', error)}") from None
+            status, raw, response_headers = _send(
+                self.origin, method, self.path_prefix + path, data, headers, self.timeout
+            )
+        except (OSError, http.client.HTTPException) as error:  # timeouts and refused connections are OSErrors
+            raise ProviderUnavailable(f"Stripe could not be reached: {error or type(error).__name__}") from None
+        body = _json(raw)
+        if status >= 400:
+            reason = _reason(status, body)
+            if status in (409, 429) or status >= 500:
+                raise ProviderUnavailable(reason, status=status, body=body)
+            raise ProviderDeclined(reason, status=status, body=body)
+        return status, body, response_headers
+
+
+# --- The kept-alive connection ------------------------------------------------------------
+
+# One connection a process and thread (a prefork worker's child has its own; the pid guards against
+# using one inherited across a fork), to one origin at a time.
+_kept = threading.local()
+
+# A kept-alive connection the server closed while idle fails on its next request in one of these
+# ways, before any answer: the request is sent again on a new connection.
+_CLOSED_WHILE_IDLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _send(origin: tuple, method: str, path: str, body: bytes | None, headers: dict, timeout: float):
+    """(status, body, headers) of one request on this process's kept-alive connection to ``origin``.
+
+    A reused connection that the server had closed (its idle timeout, a restart) is dropped and the
+    request sent once more on a new one: safe here, as the GET reads and the POST carries its
+    idempotency key (Stripe answers a repeat with the first answer). Any other fault drops the
+    connection (a late answer must never be read as the next request's) and is raised.
+    """
+    for last_try in (False, True):
+        connection, reused = _connection(origin, timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except _CLOSED_WHILE_IDLE:
+            _drop()
+            if reused and not last_try:
+                continue
+            raise
+        except BaseException:
+            _drop()
+            raise
+        if response.will_close:  # the server said Connection: close, or spoke HTTP/1.0
+            _drop()
+        return response.status, raw, response.headers
+    raise AssertionError("unreachable")
+
+
+def _connection(origin: tuple, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    """This process's connection to ``origin`` and whether it was used before; a new one when there is none."""
+    key = (os.getpid(), origin)
+    if getattr(_kept, "key", None) == key and _kept.connection is not None:
+        connection = _kept.connection
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        return connection, True
+    _drop()
+    scheme, host, port = origin
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    _kept.key, _kept.connection = key, connection
+    return connection, False
+
+
+def _drop() -> None:
+    connection = getattr(_kept, "connection", None)
+    _kept.key, _kept.connection = None, None
+    if connection is not None:
+        connection.close()  # after a fork, this process's copy of the socket only
 
 
 def minor_units(amount: Decimal, currency: str) -> int:

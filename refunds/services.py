@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from core import actors, events
@@ -594,12 +594,21 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     """
     now = timezone.now()
     with transaction.atomic():
-        refund = _lock(refund_id, ("claim",))
+        # The request needs the claim's RMA number only: one column joined, not a claim built.
+        refund = (
+            Refund.objects.select_for_update(of=("self",)).annotate(rma_number=F("claim__rma_number")).get(pk=refund_id)
+        )
         if refund.status == RefundStatus.APPROVED:
             transition = states.require(refund.status, "start", actors.SYSTEM)
             refund.attempts += 1
             refund.processing_started_at = now
-            _move(refund, transition, actors.SYSTEM, {"attempt": refund.attempts, "round": refund.execution_round})
+            _move(
+                refund,
+                transition,
+                actors.SYSTEM,
+                {"attempt": refund.attempts, "round": refund.execution_round},
+                fields=("attempts", "processing_started_at"),
+            )
         elif refund.status == RefundStatus.PROCESSING and refund.provider != Provider.MANUAL:
             lease = timedelta(seconds=settings.REFUND_ATTEMPT_LEASE_SECONDS)
             if refund.processing_started_at and now - refund.processing_started_at < lease:
@@ -619,7 +628,7 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
             currency=refund.currency,
             idempotency_key=refund.idempotency_key,
             refund_key=str(refund.key),
-            metadata={"refund_id": refund.pk, "rma_number": refund.claim.rma_number or "", "claim_id": refund.claim_id},
+            metadata={"refund_id": refund.pk, "rma_number": refund.rma_number or "", "claim_id": refund.claim_id},
             reconcile=refund.execution_round > 1,
         )
     try:
@@ -660,27 +669,40 @@ def _record_result(refund_id: int, attempt: int, result: providers.RefundResult)
             transition,
             actors.SYSTEM,
             {"provider_reference": result.reference, "attempt": attempt, **result.detail},
+            send_email_here=True,
         )
     return "succeeded"
 
 
-def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -> None:
+def _succeed(
+    refund: Refund, transition: states.Transition, by, payload: dict, *, send_email_here: bool = False
+) -> None:
     """Record the success, refund the claim and email the customer, all in the caller's transaction.
 
     The claim is marked refunded by the system (``claim_mark_refunded``), whoever approved or recorded the
     money. Should the claim not be able to follow (a person cancelled it meanwhile), the money still left:
     the refund keeps its success, an event says why the claim did not move, and the reconciliation's
     "needs attention" list shows it.
+
+    ``send_email_here``: the execution task sends the customer's email itself once this commits
+    (``notifications.send_or_queue``), rather than queueing one more task per refund; a person's
+    click (a manual payment recorded) leaves it to the ``send_email`` task, as every other email.
     """
     refund.succeeded_at = timezone.now()
     refund.processing_started_at = None
     refund.failure_reason = ""
-    _move(refund, transition, by, payload)
-    claim_follow_refund(refund)
-    claim = Claim.objects.select_related("order").get(pk=refund.claim_id)
+    _move(
+        refund,
+        transition,
+        by,
+        payload,
+        fields=("succeeded_at", "processing_started_at", "failure_reason", "provider_reference", "provider_status"),
+    )
+    claim = _claim_follow(refund) or Claim.objects.select_related("order").get(pk=refund.claim_id)
     notifications.email_customer(
         claim=claim,
         template="refund_sent",
+        send_here=send_email_here,
         refund=refund,
         lines=[
             {
@@ -699,18 +721,24 @@ def _succeed(refund: Refund, transition: states.Transition, by, payload: dict) -
 def claim_follow_refund(refund: Refund, **details) -> bool:
     """The claim of a succeeded refund is refunded, as the system; False (with an event on the refund saying
     why) when the claim cannot follow, e.g. a person cancelled it meanwhile: the money left anyway."""
+    return _claim_follow(refund, **details) is not None
+
+
+def _claim_follow(refund: Refund, **details) -> Claim | None:
+    """``claim_follow_refund``, returning the claim refunded (with its order), or None."""
     try:
-        with transaction.atomic():  # a savepoint: the money left, whatever the claim's state says
-            claim_services.claim_mark_refunded(
-                claim_id=refund.claim_id,
-                details={
-                    "refund_id": refund.pk,
-                    "total": refund.total,
-                    "currency": refund.currency,
-                    "provider_reference": refund.provider_reference,
-                    **details,
-                },
-            )
+        # Inside the refund's transaction the service's own atomic block is a savepoint: a refused move
+        # is undone alone, and the refund's success stands (the money left, whatever the claim's state).
+        return claim_services.claim_mark_refunded(
+            claim_id=refund.claim_id,
+            details={
+                "refund_id": refund.pk,
+                "total": refund.total,
+                "currency": refund.currency,
+                "provider_reference": refund.provider_reference,
+                **details,
+            },
+        )
     except claim_states.InvalidTransition as error:
         log.warning("refund %s succeeded but claim %s not marked refunded: %s", refund.pk, refund.claim_id, error)
         _record(
@@ -721,8 +749,7 @@ def claim_follow_refund(refund: Refund, **details) -> bool:
             refund.status,
             {"reason": str(error)},
         )
-        return False
-    return True
+        return None
 
 
 def _record_unavailable(refund_id: int, attempt: int, error: ProviderUnavailable, final_attempt: bool) -> None:
@@ -946,9 +973,11 @@ def _lock_and_check(refund_id: int, action: str, by) -> tuple[Refund, states.Tra
     return refund, states.require(refund.status, action, by)
 
 
-def _move(refund: Refund, transition: states.Transition, by, payload: dict) -> None:
+def _move(refund: Refund, transition: states.Transition, by, payload: dict, fields: tuple[str, ...] = ()) -> None:
+    """The transition and its event; ``fields``: the only columns the caller changed besides the status (the
+    execution's steps: a narrower UPDATE, for every refund of the queue), else the whole row is written."""
     refund.status = transition.target
-    refund.save()
+    refund.save(update_fields=["status", "updated_at", *fields] if fields else None)
     _record(refund, by, transition.action, transition.source, transition.target, payload)
 
 

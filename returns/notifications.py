@@ -2,8 +2,14 @@
 transaction, sent by a Celery task queued on commit. The row is the outbox:
 ``returns.tasks.requeue_stale_emails`` re-queues rows still ready after the
 broker was down, so an email written is an email sent.
+
+A worker that has just committed the change may send the row itself instead
+(``send_here``: one task less through the broker); if that send fails, the task
+is queued as it would have been. Either way ``returns.services.email_send`` sends
+it, under the row's lock, so a row is sent once whoever gets to it first.
 """
 
+import logging
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -15,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.text import single_line
 from returns.models import Claim, OutboundAttachment, OutboundEmail
+
+log = logging.getLogger(__name__)
 
 # template name → subject; the bodies are templates/emails/<name>.txt and .html. Customer emails are
 # written in the claim's language (``Claim.language``): subjects and bodies are marked for translation.
@@ -43,12 +51,16 @@ STAFF_SUBJECTS = {
 }
 
 
-def email_customer(*, claim: Claim, template: str, attachments=(), written_by=None, **context) -> OutboundEmail:
+def email_customer(
+    *, claim: Claim, template: str, attachments=(), written_by=None, send_here: bool = False, **context
+) -> OutboundEmail:
     """Write the email for ``claim`` and send it once the transaction commits.
 
     In the claim's language (the customer's, kept on the claim), with the link to the claim's status page.
     It threads with the claim's conversation (``thread_headers``); ``attachments`` are (name, content
     type, bytes) and ``written_by`` the person who wrote it (a free reply), for ``claim_reply``.
+    ``send_here``: sent by this process once the transaction commits (a Celery task's service, never a
+    web request), the ``send_email`` task queued only if that fails (``send_or_queue``).
     """
     from returns import links, tasks
 
@@ -82,8 +94,24 @@ def email_customer(*, claim: Claim, template: str, attachments=(), written_by=No
         attachment.save()
     # robust: a broker that is down must not turn a committed change into an error page;
     # the outbox sweep sends the email later.
-    transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
+    if send_here:
+        transaction.on_commit(lambda: send_or_queue(email.pk), robust=True)
+    else:
+        transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
     return email
+
+
+def send_or_queue(email_id: int) -> None:
+    """Send a committed outbox row from this process; if that fails, queue the ``send_email`` task, which
+    retries it with back-off (a broker that is down as well: the sweep queues it later). A row another
+    process sent meanwhile is skipped under its lock (``email_send``)."""
+    from returns import services, tasks
+
+    try:
+        services.email_send(email_id=email_id)
+    except Exception:  # counted on the row by email_send; its task takes over
+        log.warning("email %s not sent by the worker that wrote it: queued to send_email", email_id, exc_info=True)
+        tasks.send_email.delay(email_id)
 
 
 def email_staff(*, group: str, template: str, items=None, **context) -> list[OutboundEmail]:

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from returns.models import (
     Order,
     OrderAction,
     OrderEvent,
+    OutboundAttachment,
     OutboundEmail,
     PolicyVersion,
     Product,
@@ -1030,7 +1031,12 @@ def email_send(*, email_id: int, final_attempt: bool = False) -> None:
     so it fails at once with the reason, and the sweep does not queue it again.
     """
     with transaction.atomic():
-        email = OutboundEmail.objects.select_for_update().get(pk=email_id)
+        email = (
+            OutboundEmail.objects.select_for_update()
+            # Most emails have none: the attachments are read only when there are some.
+            .annotate(has_attachments=Exists(OutboundAttachment.objects.filter(email=OuterRef("pk"))))
+            .get(pk=email_id)
+        )
         if email.status != EmailStatus.READY:
             return
         try:
@@ -1043,7 +1049,7 @@ def email_send(*, email_id: int, final_attempt: bool = False) -> None:
                 reply_to=[email.reply_to] if email.reply_to else None,
             )
             message.attach_alternative(email.body_html, "text/html")
-            for attachment in email.attachments.all():
+            for attachment in email.attachments.all() if email.has_attachments else ():
                 with attachment.file.open("rb") as content:
                     message.attach(attachment.name, content.read(), attachment.content_type)
             message.send()

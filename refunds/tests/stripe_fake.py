@@ -18,12 +18,18 @@ replayed), ``create_then_fail(n)`` (the refund is made, but a 500 is saved: the 
 case), ``slow(seconds, n)`` (a call sleeps inside the endpoint, so a test can kill the worker), and
 ``refund_status`` / ``failure_reason`` for refunds that Stripe reports as failed.
 ``refunds_created(pi)`` counts the refunds that moved money per PaymentIntent.
+
+HTTP/1.1 with keep-alive, as Stripe's API is: a client may send many requests on one connection.
+``connections`` counts the connections accepted; ``drop_connections()`` closes every open one, as a
+server's idle timeout or a restart does (``stop()`` does too: a stopped fake answers nothing).
 """
 
 import base64
+import contextlib
 import itertools
 import json
 import secrets
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +60,8 @@ class StripeFake:
         self.saved: dict[str, dict] = {}  # idempotency key → {"params", "status", "body"}
         self.running: set[str] = set()
         self.requests: list[dict] = []  # every request: method, path, key, status
+        self.connections = 0  # TCP connections accepted
+        self._open: set[socket.socket] = set()
         self.in_flight = threading.Event()  # set while a slow call sleeps inside the endpoint
         self._fail_before = (0, 500)
         self._fail_after = 0
@@ -85,6 +93,15 @@ class StripeFake:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """Close the server's side of every open connection, as its idle timeout or a restart does."""
+        with self.lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # closed by the client meanwhile
+                connection.shutdown(socket.SHUT_RDWR)
 
     def add_payment_intent(self, amount: int, currency: str = "usd", pi_id: str | None = None) -> str:
         pi_id = pi_id or f"pi_{secrets.token_hex(12)}"
@@ -314,8 +331,28 @@ def _error(kind: str, message: str, *, code: str | None = None, param: str | Non
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One connection: its requests are served in turn until the client or ``drop_connections`` closes it."""
+
     stripe: StripeFake
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer carries its Content-Length
+    # An answer leaves in one write, without Nagle's delay, as a real server's does: written as headers
+    # and then body, the body would wait for the client's delayed ACK of the headers on a kept-alive
+    # connection (about 40 ms a request on Linux).
+    wbufsize = -1
+    disable_nagle_algorithm = True
+
+    def setup(self):
+        super().setup()
+        with self.stripe.lock:
+            self.stripe.connections += 1
+            self.stripe._open.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.stripe.lock:
+                self.stripe._open.discard(self.connection)
 
     def do_GET(self):
         self._serve("GET")
@@ -343,6 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client died (a killed worker): the refund is made and saved all the same
 

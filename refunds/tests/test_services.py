@@ -18,7 +18,7 @@ from refunds.services import LineChange
 from refunds.tests.conftest import inspected_claim, returnless_claim
 from returns import services as claim_services
 from returns import states as claim_states
-from returns.models import Claim, ClaimEvent, ClaimStatus, DoaReason, OutboundEmail
+from returns.models import Claim, ClaimEvent, ClaimStatus, DoaReason, EmailStatus, OutboundEmail
 from returns.tests.factories import ROLES, ClaimFactory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -579,6 +579,140 @@ def test_a_refund_that_succeeds_on_a_claim_no_longer_refundable_still_succeeds(
     assert services.refund_execute(refund_id=refund.pk) == "succeeded"
 
     assert RefundEvent.objects.filter(refund=refund, action="claim_not_marked_refunded").exists()
+
+
+def test_a_refund_that_succeeds_on_a_claim_no_longer_refundable_still_emails_the_customer(
+    inspector, finance, stripe_settings, stripe_fake, django_capture_on_commit_callbacks, mailoutbox
+):
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+    Claim.objects.filter(pk=refund.claim_id).update(status=ClaimStatus.CANCELLED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_execute(refund_id=refund.pk)
+
+    assert [message.to for message in mailoutbox] == [[refund.claim.customer_email]]
+
+
+# --- The customer's email, sent by the execution itself -----------------------------------------
+
+
+@pytest.fixture
+def queued_emails(monkeypatch):
+    """The ``send_email`` tasks queued, recorded instead of run."""
+    from returns import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.send_email, "delay", queued.append)
+    return queued
+
+
+def test_the_execution_sends_the_customers_email_once_it_commits_without_a_send_email_task(
+    inspector, finance, stripe_settings, stripe_fake, django_capture_on_commit_callbacks, mailoutbox, queued_emails
+):
+    # given an approved Stripe refund
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+
+    # when the execution runs, and its transactions commit
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.refund_execute(refund_id=refund.pk) == "succeeded"
+
+    # then the customer's email is sent by it, marked sent, and no send_email task was queued
+    email = OutboundEmail.objects.get(claim=refund.claim, template="refund_sent")
+    assert email.status == EmailStatus.SENT and email.sent_at is not None and email.attempts == 1
+    assert [(message.to, message.subject) for message in mailoutbox] == [([email.to], email.subject)]
+    assert queued_emails == []
+
+
+def test_nothing_is_sent_before_the_executions_transaction_commits(
+    inspector, finance, stripe_settings, stripe_fake, django_capture_on_commit_callbacks, mailoutbox
+):
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.refund_execute(refund_id=refund.pk)
+
+    assert mailoutbox == [] and len(callbacks) == 1
+    assert OutboundEmail.objects.get(claim=refund.claim, template="refund_sent").status == EmailStatus.READY
+
+
+def test_a_retried_and_redelivered_execution_emails_the_customer_once(
+    inspector, finance, stripe_settings, stripe_fake, django_capture_on_commit_callbacks, mailoutbox
+):
+    # given a refund whose first attempt meets a provider fault (the task retries it)
+    refund, pi = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+    stripe_fake.fail_before(1, 503)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(services.ProviderUnavailable):
+        services.refund_execute(refund_id=refund.pk)
+
+    # when the retry succeeds, and the same message is delivered twice more
+    with django_capture_on_commit_callbacks(execute=True):
+        results = [services.refund_execute(refund_id=refund.pk) for _ in range(3)]
+
+    # then the money left once and the customer got one email
+    assert results == ["succeeded", "skipped", "skipped"]
+    assert stripe_fake.refunds_created(pi) == 1
+    assert OutboundEmail.objects.filter(claim=refund.claim, template="refund_sent").count() == 1
+    assert len(mailoutbox) == 1
+
+
+def test_the_outbox_sweep_and_the_execution_send_the_email_once_whichever_comes_first(
+    inspector, finance, settings, stripe_settings, stripe_fake, django_capture_on_commit_callbacks, mailoutbox
+):
+    # given an execution that committed, whose own send has not run yet (its worker is slow)
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.refund_execute(refund_id=refund.pk)
+
+    # when the outbox sweep finds the row ready first (its send_email task runs eagerly), then the execution's
+    # own send runs
+    settings.EMAIL_REQUEUE_AFTER_SECONDS = 0
+    assert claim_services.email_requeue_stale() == 1
+    for callback in callbacks:
+        callback()
+
+    # then the email was sent once
+    assert len(mailoutbox) == 1
+    assert OutboundEmail.objects.get(claim=refund.claim, template="refund_sent").status == EmailStatus.SENT
+
+
+def test_an_email_the_execution_cannot_send_is_left_to_the_send_email_task(
+    inspector, finance, stripe_settings, stripe_fake, django_capture_on_commit_callbacks, queued_emails, monkeypatch
+):
+    # given an SMTP server that is down
+    def refused(self, *args, **kwargs):
+        raise ConnectionRefusedError("Connection refused")
+
+    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refused)
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+
+    # when the execution succeeds and tries to send the email
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.refund_execute(refund_id=refund.pk) == "succeeded"
+
+    # then the refund stands, the attempt is counted on the email and its task is queued to retry it
+    email = OutboundEmail.objects.get(claim=refund.claim, template="refund_sent")
+    assert Refund.objects.get(pk=refund.pk).status == RefundStatus.SUCCEEDED
+    assert email.status == EmailStatus.READY and email.attempts == 1 and "Connection refused" in email.last_error
+    assert queued_emails == [email.pk]
+
+
+def test_a_manual_payment_recorded_by_finance_leaves_the_email_to_the_send_email_task(
+    inspector, finance, django_capture_on_commit_callbacks, queued_emails
+):
+    refund = proposed(inspector)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_approve(refund_id=refund.pk, by=finance)  # eager: the task marks it processing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_record_manual_payment(refund_id=refund.pk, by=finance, provider_reference="BANK-1")
+
+    assert queued_emails == [OutboundEmail.objects.get(claim=refund.claim, template="refund_sent").pk]
 
 
 # --- Sweeps --------------------------------------------------------------------------------------

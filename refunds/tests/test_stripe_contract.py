@@ -9,6 +9,7 @@ tests against the fake worth anything.
 import base64
 import json
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -234,6 +235,54 @@ def test_adapter_in_a_later_round_finds_the_refund_a_500_hid(fake):
     assert result.reference == fake.refunds[0]["id"]
     assert fake.refunds_created(pi) == 1
     assert len(fake.requests_to("POST", "/v1/refunds")) == 1  # found by listing, not paid again
+
+
+def test_adapter_keeps_one_connection_open_for_many_refunds(fake):
+    pis = [fake.add_payment_intent(5000) for _ in range(3)]
+
+    for number, pi in enumerate(pis):
+        adapter(fake).refund(refund_request(pi, key=f"rma-refund-k{number}-1"))
+
+    assert fake.connections == 1
+    assert all(fake.refunds_created(pi) == 1 for pi in pis)
+
+
+def test_requests_on_a_kept_connection_do_not_wait_for_a_delayed_ack(fake):
+    # An answer written in two parts would wait about 40 ms a request for the client's delayed ACK.
+    pis = [fake.add_payment_intent(5000) for _ in range(20)]
+    adapter(fake).refund(refund_request(pis[0], key="rma-refund-warm-1"))
+
+    started = time.perf_counter()
+    for number, pi in enumerate(pis[1:]):
+        adapter(fake).refund(refund_request(pi, key=f"rma-refund-k{number}-1"))
+
+    assert time.perf_counter() - started < 0.5  # 19 × 40 ms would be 0.76 s
+    assert fake.connections == 1
+
+
+def test_adapter_opens_a_new_connection_when_the_server_closed_the_kept_one(fake):
+    first, second = fake.add_payment_intent(5000), fake.add_payment_intent(5000)
+    adapter(fake).refund(refund_request(first, key="rma-refund-a-1"))
+    fake.drop_connections()  # the server's idle timeout, or a restart
+
+    result = adapter(fake).refund(refund_request(second, key="rma-refund-b-1"))
+
+    assert result.status == "succeeded" and result.reference == fake.refunds[1]["id"]
+    assert fake.connections == 2
+    assert fake.refunds_created(first) == fake.refunds_created(second) == 1
+    assert len(fake.requests_to("POST", "/v1/refunds")) == 2
+
+
+def test_adapter_never_reads_a_late_answer_as_the_next_requests(fake):
+    late, next_pi = fake.add_payment_intent(5000), fake.add_payment_intent(5000)
+    fake.slow(0.6)
+    with pytest.raises(providers.ProviderUnavailable, match="could not be reached"):
+        adapter(fake, timeout=0.2).refund(refund_request(late, key="rma-refund-late-1"))
+
+    result = adapter(fake).refund(refund_request(next_pi, key="rma-refund-next-1"))
+
+    assert result.reference == next((r["id"] for r in fake.refunds if r["payment_intent"] == next_pi), None)
+    assert fake.connections == 2
 
 
 def test_minor_units_rounds_half_up_to_the_currency():

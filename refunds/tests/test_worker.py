@@ -168,7 +168,8 @@ def test_a_refund_approved_twice_at_once_is_executed_once(
     assert stripe_fake.refunds_created(pi) == 1
     assert len(stripe_fake.requests_to("POST", "/v1/refunds")) == 1
     assert Refund.objects.get(pk=refund.pk).claim.status == ClaimStatus.REFUNDED
-    assert any(b"Your refund was sent" in envelope.content for envelope in smtp_inbox)
+    # sent by the execution itself, once, whatever the duplicates did
+    assert [b"Your refund was sent" in envelope.content for envelope in smtp_inbox].count(True) == 1
 
 
 def test_a_worker_killed_during_the_provider_call_is_redelivered_and_pays_once(
@@ -306,3 +307,41 @@ def test_an_approver_deactivated_before_execution_still_gets_the_claim_refunded_
     assert set(refund.events.exclude(action__in=["propose", "approve"]).values_list("actor_kind", flat=True)) == {
         "system"
     }
+
+
+def connections_named(application_name: str) -> set[int]:
+    """The backends of this database that a process opened under ``application_name``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [application_name],
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def test_a_worker_keeps_its_database_connection_from_one_refund_to_the_next(
+    inspector, finance, stripe_fake, worker_env, workers
+):
+    # given a worker whose connections may live a minute (production's DATABASE_CONN_MAX_AGE), named so
+    # that other tests' connections do not count
+    name = f"refunds-test-worker-{os.getpid()}"
+    env = {
+        **worker_env,
+        "DATABASE_URL": f"{worker_env['DATABASE_URL']}?application_name={name}",
+        "DATABASE_CONN_MAX_AGE": "60",
+    }
+    worker = workers(env)
+    seen = []
+
+    # when it executes three refunds, one after the other
+    for _ in range(3):
+        refund, _pi = stripe_refund(inspector, stripe_fake)
+        services.refund_approve(refund_id=refund.pk, by=finance)
+        assert wait_for(lambda r=refund: status_of(r.pk, RefundStatus.SUCCEEDED)), worker.log_tail()
+        email = OutboundEmail.objects.get(claim=refund.claim, template="refund_sent")
+        assert wait_for(lambda e=email: OutboundEmail.objects.get(pk=e.pk).status == "sent"), worker.log_tail()
+        time.sleep(0.5)  # the task's end, after its email
+        seen.append(connections_named(name))
+
+    # then it did them all on one connection, still open (Celery's fixup would have opened one a task)
+    assert len(seen[0]) == 1 and seen == [seen[0]] * 3
