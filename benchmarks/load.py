@@ -520,7 +520,10 @@ def cpu_seconds(processes: list[subprocess.Popen]) -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time of every PostgreSQL process on the machine (other databases' too: read it as an upper bound)."""
+    """CPU time of every PostgreSQL process on the machine (other databases' too: read it as an upper bound).
+
+    With their children's: a backend that exits (a connection older than DATABASE_CONN_MAX_AGE is replaced)
+    leaves its CPU time in the postmaster's cutime/cstime, which a sum over live processes alone would lose."""
     ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -530,7 +533,7 @@ def postgres_cpu_seconds() -> float:
         name, rest = text.split("(", 1)[1].rsplit(")", 1)
         if name.startswith("postgres"):
             fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += sum(int(field) for field in fields[11:15]) / ticks  # utime, stime, cutime, cstime
     return total
 
 
