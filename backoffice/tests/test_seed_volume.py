@@ -158,6 +158,14 @@ def test_seeding_puts_back_every_index_and_constraint_and_the_id_sequences():
     ClaimFactory()  # the ORM's next ids do not collide with the copied ones
 
 
+def test_seeding_leaves_statistics_for_the_rebuilt_expression_indexes():
+    """The planner reads an expression index's statistics; an ANALYZE before its rebuild leaves none."""
+    seed_volume("--truncate")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'refund_final_approval'")
+        assert cursor.fetchone()[0] == 1
+
+
 def test_seeded_parcel_clocks_are_what_the_services_and_the_parcel_sweep_would_leave():
     seed_volume()
     approvals = dict(ClaimEvent.objects.filter(action="approve").values_list("claim_id", "created_at"))
