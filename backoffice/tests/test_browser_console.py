@@ -125,6 +125,11 @@ def test_the_claim_page_reads_in_five_seconds(page, live_server, staff, work, sh
     assert f"Approved: {claim.rma_number} given." in timeline
     assert "Email to the customer" in timeline and "Manual payment recorded" in timeline
     shoot(page, "console-claim-refunded")
+    # on a phone the related tables scroll inside their panels; no panel is wider than the screen
+    page.set_viewport_size({"width": 390, "height": 844})
+    widths = page.eval_on_selector_all(".read-only-rows", "panels => panels.map(p => p.getBoundingClientRect().right)")
+    assert len(widths) >= 3 and max(widths) <= 390, widths
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     new = work["late"]
     page.goto(f"{live_server.url}/admin/returns/claim/{new.pk}/change/")
