@@ -365,7 +365,7 @@ def _filtered(rows, filters, *, per_product: bool = False):
 
 def _months_and_days(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
     """The whole calendar months inside [start, end] as (first month, last month), and the days around them."""
-    first = start if start.day == 1 else date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    first = start if start.day == 1 else _next_month(start)
     after = end + timedelta(days=1)
     stop = date(after.year, after.month, 1)  # the first day after the last whole month
     if first >= stop:
@@ -501,26 +501,37 @@ def refund_sla_per_week(filters, now: datetime) -> dict[date, dict]:
         week["due_judged"] += row["sent"]
         week["within_target"] += row["target"]
         week["within_due"] += row["due"]
-    # Not sent and past a deadline: judged at the moment of viewing. Open refunds only (their index).
-    start, end = filters.bounds
-    late = (
-        Refund.objects.filter(
-            *filters.claim_conditions("claim__"), queue_priority__lt=QUEUE_OPEN_BELOW, refund_due_at__isnull=False
+    # Not sent and past a deadline: judged at the moment of viewing.
+    late = Refund.objects.filter(*filters.claim_conditions("claim__")).annotate(
+        started=Coalesce("second_approved_at", "approved_at")
+    )
+    _add_late_refunds(weeks, late, "started", filters.bounds, now, empty)
+    return weeks
+
+
+def _add_late_refunds(weeks: dict, refunds, started: str, bounds, now: datetime, empty: dict) -> None:
+    """Add to ``weeks`` (Monday → figures) the open refunds whose clock ``started`` within ``bounds``, per week of
+    that start, judged against ``now``: past their 5-day target, past their 7-day due date. Unsent refunds are
+    judged at the moment of viewing, so they are counted live, not stored: a few, on the open refunds' index."""
+    company = timezone.get_default_timezone()
+    start, end = bounds
+    rows = (
+        refunds.filter(
+            queue_priority__lt=QUEUE_OPEN_BELOW,
+            refund_due_at__isnull=False,
+            **{f"{started}__gte": start, f"{started}__lt": end},
         )
-        .annotate(started=Coalesce("second_approved_at", "approved_at"))
-        .filter(started__gte=start, started__lt=end)
-        .annotate(week=TruncWeek("started", tzinfo=timezone.get_default_timezone()))
+        .annotate(week=TruncWeek(started, tzinfo=company))
         .values("week")
         .annotate(
             target=Count("pk", filter=Q(refund_target_at__lt=now)), due=Count("pk", filter=Q(refund_due_at__lt=now))
         )
         .order_by()
     )
-    for row in late:
-        week = weeks.setdefault(timezone.localtime(row["week"], timezone.get_default_timezone()).date(), dict(empty))
+    for row in rows:
+        week = weeks.setdefault(timezone.localtime(row["week"], company).date(), dict(empty))
         week["target_judged"] += row["target"]
         week["due_judged"] += row["due"]
-    return weeks
 
 
 def approval_to_refund_per_week(filters) -> dict[date, tuple[float, int]]:
@@ -565,27 +576,8 @@ def sla_refund_weeks(first: date, last: date, now: datetime) -> dict[date, dict]
             "due_judged": row["sent"],
             "within_due": row["due"],
         }
-    company = timezone.get_default_timezone()
-    start, end = _bounds(first, last)
-    late = (
-        Refund.objects.filter(
-            queue_priority__lt=QUEUE_OPEN_BELOW,
-            refund_due_at__isnull=False,
-            clock_started_at__gte=start,
-            clock_started_at__lt=end,
-        )
-        .annotate(week=TruncWeek("clock_started_at", tzinfo=company))
-        .values("week")
-        .annotate(
-            target=Count("pk", filter=Q(refund_target_at__lt=now)), due=Count("pk", filter=Q(refund_due_at__lt=now))
-        )
-        .order_by()
-    )
     empty = {"started": 0, "target_judged": 0, "within_target": 0, "due_judged": 0, "within_due": 0}
-    for row in late:
-        week = weeks.setdefault(timezone.localtime(row["week"], company).date(), dict(empty))
-        week["target_judged"] += row["target"]
-        week["due_judged"] += row["due"]
+    _add_late_refunds(weeks, Refund.objects.all(), "clock_started_at", _bounds(first, last), now, empty)
     return weeks
 
 
