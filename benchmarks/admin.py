@@ -17,12 +17,12 @@ SELECT, to show which index it uses.
 import argparse
 import os
 import re
-import shlex
 import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import claims_estimate, command_line, require_bench_database, server_version
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,13 +36,6 @@ def parse_args():
     parser.add_argument("--repeat", type=int, default=11, help="timed requests per page (median printed)")
     parser.add_argument("--force", action="store_true", help="run on a database whose name lacks 'bench'")
     return parser.parse_args()
-
-
-def masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return urlunsplit(parts)
 
 
 def pages(cursor) -> list[tuple[str, str]]:
@@ -83,15 +76,11 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
-    name = connection.settings_dict["NAME"]
-    if connection.vendor != "postgresql" or ("bench" not in name and not args.force):
-        sys.exit(f"Refusing {connection.vendor} database {name!r}: PostgreSQL with 'bench' in its name (or --force).")
+    name = require_bench_database(connection, args.force)
     setup_test_environment()  # the test client's host; DEBUG stays off
     with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        (server,) = cursor.fetchone()
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'returns_claim'::regclass")
-        (estimate,) = cursor.fetchone()
+        server = server_version(cursor)
+        estimate = claims_estimate(cursor)
         page_list = pages(cursor)
 
     from accounts.testing import force_login_verified
@@ -133,9 +122,8 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     client.logout()
 
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("Admin list benchmark")
-    print(f"  command   DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command   {command_line()}")
     print(f"  database  {name}: about {estimate:,} claims (pg_class.reltuples)")
     print(f"  server    {server}")
     print(f"  machine   {os.cpu_count()} CPUs; 1-min load {load_before:.2f} before, {load_after:.2f} after")

@@ -26,14 +26,14 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import command_line, require_bench_database, server_version
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,13 +110,6 @@ def run_child(kind: str) -> dict:
 # --- The parent ----------------------------------------------------------------------------------
 
 
-def masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return urlunsplit(parts)
-
-
 def main() -> None:
     args = parse_args()
     if args.child:
@@ -129,12 +122,9 @@ def main() -> None:
 
     from backoffice import exports
 
-    name = connection.settings_dict["NAME"]
-    if connection.vendor != "postgresql" or ("bench" not in name and not args.force):
-        sys.exit(f"Refusing {connection.vendor} database {name!r}: PostgreSQL with 'bench' in its name (or --force).")
+    name = require_bench_database(connection, args.force)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        (server,) = cursor.fetchone()
+        server = server_version(cursor)
         cursor.execute("SELECT count(*) FROM returns_claim")
         (claims,) = cursor.fetchone()
     connection.close()
@@ -151,9 +141,8 @@ def main() -> None:
     def median(runs, key):
         return statistics.median(run[key] for run in runs)
 
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("Export benchmark: the claim list, unfiltered")
-    print(f"  command   DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command   {command_line()}")
     print(f"  database  {name}: {claims:,} claims")
     print(f"  server    {server}")
     print(f"  machine   {os.cpu_count()} CPUs; 1-min load {load_before:.2f} before, {load_after:.2f} after")

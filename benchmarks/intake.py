@@ -30,7 +30,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from statistics import mean
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import masked_url
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "BENCH-"  # every row this script creates carries it (order numbers, SKUs, username)
@@ -444,13 +445,6 @@ def vacuum(tables) -> None:
 
 
 # --- Output ------------------------------------------------------------------------
-
-
-def masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return urlunsplit(parts)
 
 
 def print_table(rows) -> None:

@@ -54,6 +54,8 @@ ROLES = {  # role: (group, share of the users)
     "finance": ("Finance", 0.16),
     "manager": ("Manager", 0.20),
 }
+# Fewer proposed refunds than this left by earlier runs: the database is seeded again (prepare_database).
+MIN_PROPOSED_REFUNDS = 200
 LOGIN_FORM = re.compile(rb'name="password"')
 
 
@@ -133,26 +135,39 @@ def run(command: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
 
 
 def prepare_database(args, env: dict) -> None:
-    """Seed up to --claims (seed_volume adds, so only the missing ones), then migrate."""
+    """Seed up to --claims (seed_volume adds, so only the missing ones), then migrate.
+
+    Finance's approvals use up the seeded proposed refunds (about 140 in a 5-minute run) and nothing
+    proposes new ones: with fewer than ``MIN_PROPOSED_REFUNDS`` left the data is seeded again from empty
+    (``seed_volume --truncate``, about 20 s), so that every run has approvals to measure."""
     import django
 
     django.setup()
     from django.core.management import call_command
     from django.db import OperationalError, connection
 
-    have = 0
+    have = proposed = 0
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT to_regclass('returns_claim') IS NOT NULL")
             if cursor.fetchone()[0]:
                 cursor.execute("SELECT count(*) FROM returns_claim")
                 have = cursor.fetchone()[0]
+                cursor.execute("SELECT count(*) FROM refunds_refund WHERE status = 'proposed'")
+                proposed = cursor.fetchone()[0]
     except OperationalError:
         pass  # no database yet: seed_volume creates it (and refuses a name without "bench")
     connection.close()
-    if have < args.claims:
+    seed = [sys.executable, "manage.py", "seed_volume"]
+    if have and proposed < MIN_PROPOSED_REFUNDS:
+        print(
+            f"seeding {args.claims:,} claims from empty: earlier runs' approvals left {proposed} proposed refunds",
+            flush=True,
+        )
+        run([*seed, "--truncate", "--claims", str(args.claims)], env)
+    elif have < args.claims:
         print(f"seeding {args.claims - have:,} claims (the database has {have:,})", flush=True)
-        run([sys.executable, "manage.py", "seed_volume", "--claims", str(args.claims - have)], env)
+        run([*seed, "--claims", str(args.claims - have)], env)
     call_command("migrate", interactive=False, verbosity=0)
 
 

@@ -11,11 +11,12 @@ page's own GET (the reference: a page that hashes nothing) in the same run.
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from _common import command_line, require_bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,9 +47,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
-    name = connection.settings_dict["NAME"]
-    if connection.vendor != "postgresql" or ("bench" not in name and not args.force):
-        sys.exit(f"Refusing {connection.vendor} database {name!r}: PostgreSQL with 'bench' in its name (or --force).")
+    name = require_bench_database(connection, args.force)
     call_command("migrate", verbosity=0)
     setup_test_environment()
     User = get_user_model()
@@ -100,9 +99,8 @@ def main() -> None:
         User.objects.filter(username=USERNAME).delete()
 
     hasher = get_hasher()
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("Login benchmark")
-    print(f"  command   {command}")
+    print(f"  command   {command_line()}")
     print(f"  database  {name}; {os.cpu_count()} CPUs; 1-min load {os.getloadavg()[0]:.2f}")
     print(f"  hasher    {hasher.algorithm}, {getattr(hasher, 'iterations', '?'):,} iterations")
     print(f"  lockout   {settings.AXES_FAILURE_LIMIT} failures per username or address; medians of {args.repeat}")

@@ -19,13 +19,13 @@ pages, all runs pooled), and every page's median is shown as a multiple of it. T
 import argparse
 import math
 import os
-import shlex
 import statistics
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import claims_estimate, command_line, require_bench_database, server_version
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,13 +40,6 @@ def parse_args():
     parser.add_argument("--only", default="", help="run only pages whose label contains this text")
     parser.add_argument("--force", action="store_true", help="run on a database whose name lacks 'bench'")
     return parser.parse_args()
-
-
-def masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return urlunsplit(parts)
 
 
 def p95(values: list[float]) -> float:
@@ -120,15 +113,11 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    name = connection.settings_dict["NAME"]
-    if connection.vendor != "postgresql" or ("bench" not in name and not args.force):
-        sys.exit(f"Refusing {connection.vendor} database {name!r}: PostgreSQL with 'bench' in its name (or --force).")
+    name = require_bench_database(connection, args.force)
     setup_test_environment()  # the test client's host; DEBUG stays off
     with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        (server,) = cursor.fetchone()
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'returns_claim'::regclass")
-        (estimate,) = cursor.fetchone()
+        server = server_version(cursor)
+        estimate = claims_estimate(cursor)
         pages = [page for page in page_list(cursor) if args.only.lower() in page[0].lower()]
 
     from accounts.testing import force_login_verified
@@ -148,9 +137,8 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     base = statistics.median(reference)
 
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("Staff pages benchmark")
-    print(f"  command   DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command   {command_line()}")
     print(f"  database  {name}: about {estimate:,} claims (pg_class.reltuples)")
     print(f"  server    {server}")
     print(f"  machine   {os.cpu_count()} CPUs; 1-min load {load_before:.2f} before, {load_after:.2f} after")

@@ -59,8 +59,9 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import django
+    from _common import masked_url
     from django.conf import settings
-    from intake import ensure_database, masked_url
+    from intake import ensure_database
 
     db = settings.DATABASES["default"]
     created = ensure_database(db, args.force)

@@ -30,7 +30,8 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intake import describe_sql, ensure_database, masked_url, other_backends, print_table  # noqa: E402
+from _common import masked_url  # noqa: E402
+from intake import describe_sql, ensure_database, other_backends, print_table  # noqa: E402
 
 STAFF = (  # (username, group): the digests' recipients this script makes sure exist
     ("bench-sla-agent", "Customer service"),
