@@ -20,6 +20,7 @@ does not pay a TCP and TLS handshake; a connection the server closed meanwhile i
 the request sent once more, which the idempotency key makes safe (``_send``).
 """
 
+import base64
 import http.client
 import json
 import logging
@@ -27,6 +28,7 @@ import os
 import ssl
 import threading
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -197,7 +199,8 @@ def _send(origin: tuple, method: str, path: str, body: bytes | None, headers: di
 
 def _connection(origin: tuple, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
     """This process's connection to ``origin`` and whether it was used before; a new one when there is none."""
-    key = (os.getpid(), origin)
+    proxy = _proxy(origin)
+    key = (os.getpid(), origin, proxy)
     if getattr(_kept, "key", None) == key and _kept.connection is not None:
         connection = _kept.connection
         connection.timeout = timeout
@@ -206,12 +209,33 @@ def _connection(origin: tuple, timeout: float) -> tuple[http.client.HTTPConnecti
         return connection, True
     _drop()
     scheme, host, port = origin
+    # Through a proxy: a TCP connection to it, then CONNECT to Stripe's host; TLS (for https) end to end.
+    address = (proxy.hostname, proxy.port or 80) if proxy else (host, port)
     if scheme == "https":
-        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+        connection = http.client.HTTPSConnection(*address, timeout=timeout, context=ssl.create_default_context())
     else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection = http.client.HTTPConnection(*address, timeout=timeout)
+    if proxy:
+        connection.set_tunnel(host, port, headers=_proxy_authorization(proxy))
     _kept.key, _kept.connection = key, connection
     return connection, False
+
+
+def _proxy(origin: tuple) -> urllib.parse.SplitResult | None:
+    """The proxy the environment names for Stripe's scheme (``HTTPS_PROXY``; ``HTTP_PROXY`` for an http base)
+    unless ``NO_PROXY`` covers its host, read as ``urllib`` reads them. An http:// proxy: it is sent a CONNECT."""
+    scheme, host, _ = origin
+    url = urllib.request.getproxies().get(scheme)
+    if not url or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+
+
+def _proxy_authorization(proxy: urllib.parse.SplitResult) -> dict:
+    if not proxy.username:
+        return {}
+    credentials = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
 
 
 def _drop() -> None:

@@ -8,6 +8,7 @@ tests against the fake worth anything.
 
 import base64
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -283,6 +284,58 @@ def test_adapter_never_reads_a_late_answer_as_the_next_requests(fake):
 
     assert result.reference == next((r["id"] for r in fake.refunds if r["payment_intent"] == next_pi), None)
     assert fake.connections == 2
+
+
+PROXY_USER, PROXY_PASSWORD = "rma-worker", "pr0xy s3cret"
+
+
+@pytest.fixture
+def forward_proxy():
+    """A real forward proxy on loopback (proxy.py) that wants credentials, as a company's egress proxy does."""
+    import proxy
+
+    flags = ["--hostname", "127.0.0.1", "--port", "0", "--threaded", "--num-acceptors", "1", "--num-workers", "1"]
+    with proxy.Proxy([*flags, "--basic-auth", f"{PROXY_USER}:{PROXY_PASSWORD}", "--log-level", "WARNING"]) as server:
+        yield server
+
+
+def proxy_from_environment(monkeypatch, url: str, no_proxy: str = "") -> None:
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", url)  # the fake speaks http: HTTP_PROXY is the one that applies
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+def test_adapter_reaches_stripe_through_the_proxy_the_environment_names(fake, forward_proxy, monkeypatch):
+    proxy_at = f"127.0.0.1:{forward_proxy.flags.port}"
+    pi = fake.add_payment_intent(5000)
+    # Wrong credentials: the proxy answers 407, the refund is retried later, and nothing reached Stripe.
+    proxy_from_environment(monkeypatch, f"http://{PROXY_USER}:wrong@{proxy_at}")
+    with pytest.raises(providers.ProviderUnavailable, match="407 Proxy Authentication Required"):
+        adapter(fake).refund(refund_request(pi))
+    assert fake.connections == 0
+
+    user, password = (urllib.parse.quote(part, safe="") for part in (PROXY_USER, PROXY_PASSWORD))
+    proxy_from_environment(monkeypatch, f"http://{user}:{password}@{proxy_at}")
+    result = adapter(fake).refund(refund_request(pi))
+
+    assert result.status == "succeeded" and fake.refunds_created(pi) == 1
+    assert len(fake.requests_to("POST", "/v1/refunds")) == 1
+
+
+def test_adapter_goes_straight_to_a_host_no_proxy_names(fake, monkeypatch):
+    with socket.socket() as unused:  # a proxy address where nothing listens: a refund sent there fails
+        unused.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    pi = fake.add_payment_intent(5000)
+    proxy_from_environment(monkeypatch, dead_proxy, no_proxy="example.com")
+    with pytest.raises(providers.ProviderUnavailable, match="could not be reached"):
+        adapter(fake).refund(refund_request(pi))
+
+    proxy_from_environment(monkeypatch, dead_proxy, no_proxy="localhost,127.0.0.1")
+
+    assert adapter(fake).refund(refund_request(pi)).status == "succeeded"
+    assert fake.refunds_created(pi) == 1
 
 
 def test_minor_units_rounds_half_up_to_the_currency():
