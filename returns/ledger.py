@@ -15,7 +15,7 @@ Who reads it:
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -93,6 +93,11 @@ class LineLedger:
     def free_units(self) -> int:
         """Units a new claim may take: the line's, less those refunded and those in open claims."""
         return max(self.line.quantity - self.refunded_units - self.claimed_units, 0)
+
+    def without_claim(self, claim_id: int) -> "LineLedger":
+        """The line as one claim sees what happened elsewhere: that claim's own refunds and replacements left
+        out of the units and the words. ``order_room`` stays: the order's money left, whichever claim paid it."""
+        return replace(self, uses=[use for use in self.uses if use.claim_id != claim_id])
 
     def notes(self) -> list[str]:
         """Each use in words, for the claim form and the claim page."""

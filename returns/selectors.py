@@ -88,8 +88,11 @@ def products_of_unknown_category(claim: Claim) -> list:
 
 
 def claim_ledgers(claim: Claim, *, lock: bool = False) -> dict:
-    """The ledger of each of the claim's order lines, the claim itself left out (``returns.ledger``)."""
-    return ledger.for_lines([item.order_line_id for item in claim.items.all()], lock=lock, exclude_claim_id=claim.pk)
+    """The ledger of each of the claim's order lines, the claim itself left out (``returns.ledger``): as an open
+    claim, and its own refunds and replacements, which are not "elsewhere" (a refunded claim's page must not
+    warn that its units were refunded, under its own RMA number)."""
+    ledgers = ledger.for_lines([item.order_line_id for item in claim.items.all()], lock=lock, exclude_claim_id=claim.pk)
+    return {line_id: line_ledger.without_claim(claim.pk) for line_id, line_ledger in ledgers.items()}
 
 
 def units_taken_elsewhere(claim: Claim, *, lock: bool = False, ledgers: dict | None = None) -> list[str]:

@@ -12,7 +12,7 @@ from inspections.services import inspection_propose_refund
 from refunds import services
 from refunds.models import LineKind, Refund, RefundStatus
 from refunds.tests.conftest import inspected_claim, returnless_claim
-from returns import ledger
+from returns import ledger, selectors
 from returns import services as claim_services
 from returns.models import ClaimStatus, ClaimType
 from returns.tests.factories import ROLES, ClaimFactory, ClaimItemFactory, OrderLineFactory, staff_user
@@ -65,6 +65,27 @@ def test_a_refunded_line_cannot_be_claimed_again(inspector, finance, cs):
         f"{line.product.sku}: 1 unit(s) asked, 0 of 1 free.",
         f"{line.product.sku} × 1 refunded under {claim.rma_number} on {today:%d %b %Y}: 49.90 USD.",
     ]
+
+
+def test_a_refunded_claims_own_refund_is_not_elsewhere_but_another_claim_on_the_line_sees_it(inspector, finance):
+    # given a claim refunded in full
+    first = inspected_claim(inspector, ["full_refund"], unit_price="49.90")
+    line = first.items.get().order_line
+    paid(inspection_propose_refund(claim_id=first.pk, by=inspector), finance)
+    first.refresh_from_db()
+    assert first.status == ClaimStatus.REFUNDED
+
+    # then its review and page say nothing of "its units refunded" (its own refund is not elsewhere)
+    assert selectors.units_taken_elsewhere(first) == []
+    assert selectors.ledger_notes(first) == []
+    assert not any("refunded" in problem for problem in selectors.claim_review(first).problems)
+
+    # while another claim on the line is told where the unit went
+    second = second_claim_on(line, inspector)
+    today = timezone.localdate(timezone.now(), timezone.get_default_timezone())
+    refunded = f"{line.product.sku} × 1 refunded under {first.rma_number} on {today:%d %b %Y}: 49.90 USD."
+    assert selectors.ledger_notes(second) == [refunded]
+    assert refunded in selectors.units_taken_elsewhere(second)
 
 
 def test_a_second_refund_on_a_line_already_paid_back_is_refused_at_approval(inspector, finance):
