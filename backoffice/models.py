@@ -148,6 +148,8 @@ class RefundPaidDay(models.Model):
         indexes = [
             models.Index(fields=["day"], condition=models.Q(product_id__isnull=True), name="refundpaidday_all"),
             models.Index(fields=["product_id", "day"], name="refundpaidday_product"),
+            # The sweep deletes a day's rows, the products' too (summaries._recount).
+            models.Index(fields=["day", "product_id"], name="refundpaidday_day_product"),
         ]
 
     def __str__(self):
@@ -171,6 +173,8 @@ class RefundClockDay(models.Model):
         indexes = [
             models.Index(fields=["day"], condition=models.Q(product_id__isnull=True), name="refundclockday_all"),
             models.Index(fields=["product_id", "day"], name="refundclockday_product"),
+            # The sweep deletes a day's rows, the products' too (summaries._recount).
+            models.Index(fields=["day", "product_id"], name="refundclockday_day_product"),
         ]
 
     def __str__(self):
