@@ -29,6 +29,7 @@ from locust.env import Environment  # isort: skip
 
 import argparse
 import collections
+import json
 import os
 import random
 import re
@@ -39,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import gevent
@@ -285,6 +287,7 @@ WORK: Work | None = None
 
 def get(client, name: str, path: str, *, expect=(200,)):
     """A page as a browser gets it; a status other than ``expect`` or the login form is an error."""
+    PAGE_OF[path] = name
     with client.get(path, name=name, catch_response=True, allow_redirects=False) as response:
         if response.status_code not in expect:
             response.failure(f"HTTP {response.status_code}")
@@ -296,6 +299,7 @@ def get(client, name: str, path: str, *, expect=(200,)):
 
 def post(client, name: str, path: str, data: dict):
     """A button: the service runs and the admin redirects back to the row (302); anything else is an error."""
+    PAGE_OF[path] = name
     token = client.cookies.get("csrftoken")
     with client.post(
         path,
@@ -398,6 +402,8 @@ WORKLOAD = {
     "manager": [(dashboard, 2), (sla_report, 1), (claim_list, 2), (export_csv, 1), (claim_page, 1)],
 }
 SESSIONS: dict[str, list[str]] = {}
+# Each path requested (query string included) and its page's name: gunicorn's access log is read back by it.
+PAGE_OF: dict[str, str] = {}
 
 
 def role_user(role: str, users: int) -> type[HttpUser]:
@@ -468,7 +474,26 @@ def load(base_url: str, args) -> tuple[Recorder, float]:
     return recorder, time.monotonic() - started
 
 
-def report(single: Recorder, loaded: Recorder, seconds: float) -> None:
+ACCESS_LINE = re.compile(r'"(?:GET|POST) (\S+) HTTP/[\d.]+" \d+ \S+ (\d+)ms')
+
+
+def server_times(log_path: Path, since: str) -> dict[str, list[int]]:
+    """Each page's time inside a gunicorn process (its access log's ``%(M)s``), for requests logged since
+    ``since`` (ISO 8601, UTC). What Locust measures beyond it is the wait for a free process (the listen
+    queue) and the loopback."""
+    times = collections.defaultdict(list)
+    with log_path.open() as log:
+        for line in log:
+            if '"gunicorn.access"' not in line:
+                continue
+            record = json.loads(line)
+            found = ACCESS_LINE.search(record["message"])
+            if found and record["time"] >= since and (name := PAGE_OF.get(found[1])):
+                times[name].append(int(found[2]))
+    return times
+
+
+def report(single: Recorder, loaded: Recorder, seconds: float, server: dict[str, list[int]]) -> None:
     total = sum(len(v) for v in loaded.times.values())
     errors = sum(loaded.errors.values())
     print()
@@ -476,6 +501,7 @@ def report(single: Recorder, loaded: Recorder, seconds: float) -> None:
     print()
     header = (
         f"{'page':<26} {'n':>6} {'err':>4} {'p50':>7} {'p95':>7} {'p99':>7}   {'single p50':>10} {'p95/single':>10}"
+        f"   {'in gunicorn p50':>15} {'p95':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -490,8 +516,15 @@ def report(single: Recorder, loaded: Recorder, seconds: float) -> None:
             f"{name:<26} {len(times):>6} {loaded.errors[name]:>4} {percentile(times, 0.50):>7.0f} "
             f"{percentile(times, 0.95):>7.0f} {percentile(times, 0.99):>7.0f}   "
             f"{base if base is None else f'{base:.0f}':>10} {'' if ratio is None else f'{ratio:.1f}x':>10}"
+            + (
+                f"   {percentile(inside, 0.50):>15} {percentile(inside, 0.95):>5}"
+                if (inside := server.get(name))
+                else ""
+            )
         )
     print(f"(times in ms; the worst p95/single ratio is {worst:.1f}x; the goal: 0 errors, at most 3x)")
+    print("(in gunicorn: the same requests' time inside a web process, from its access log; the rest is the wait")
+    print(" for a free process in the listen queue, and the loopback)")
     for message, n in loaded.messages.most_common(10):
         print(f"  error x{n}: {message}")
 
@@ -589,6 +622,7 @@ def main() -> None:
         SESSIONS.update(staff_sessions(args.users))
         print(f"  load      {args.users} users for {args.minutes:g} min; {machine_load()} before", flush=True)
         cpu_before, pg_before, own_before = cpu_seconds(processes), postgres_cpu_seconds(), time.process_time()
+        load_started = datetime.now(UTC).isoformat()
         loaded, seconds = load(base_url, args)
         cpu, pg = cpu_seconds(processes) - cpu_before, postgres_cpu_seconds() - pg_before
         own = time.process_time() - own_before
@@ -599,7 +633,7 @@ def main() -> None:
             f"{cpu / max(requests, 1) * 1000:.0f} ms a request; all PostgreSQL processes {pg / seconds:.2f} CPUs; "
             f"the load generator (Locust, this process) {own / seconds:.2f} CPUs"
         )
-        report(single, loaded, seconds)
+        report(single, loaded, seconds, server_times(RUN_DIR / "gunicorn.log", load_started))
         print(state_changes())
     finally:
         stop_stack(processes)
