@@ -102,6 +102,33 @@ def test_claim_list_filters(client, cs, params, expected):
     assert {claim.description for claim in response.context["cl"].result_list} == expected
 
 
+def test_claims_to_answer_are_listed_most_urgent_first_with_their_clock(client, cs):
+    # given claims whose first response is due at different times, one overdue, and two answered
+    client.force_login(cs)
+    now = timezone.now()
+    ClaimFactory(description="due-later", first_response_due_at=now + datetime.timedelta(hours=20))
+    ClaimFactory(description="overdue", first_response_due_at=now - datetime.timedelta(hours=2, minutes=5))
+    ClaimFactory(description="due-soon", first_response_due_at=now + datetime.timedelta(hours=3))
+    ClaimFactory(description="answered", first_response_due_at=None, first_response_met=True)
+    ClaimFactory(description="answered-late", first_response_due_at=None, first_response_met=False)
+
+    # when customer service opens its queue (the sidebar's "Claims to answer")
+    response = client.get(CHANGELIST, {"first_response": "waiting"})
+
+    # then the most urgent comes first, each with its clock in a few words, the overdue one in red
+    assert [claim.description for claim in response.context["cl"].result_list] == ["overdue", "due-soon", "due-later"]
+    rows = unescape(response.content.decode())
+    assert re.search(r'<span class="problem">overdue by 2 h 0[45] min</span>', rows)
+    assert re.search(r"2 h 5[89] min left|3 h 00 min left", rows) and "19 h 59 min left" in rows
+    # the whole list stays newest first, and says how the answered ones went
+    everything = client.get(CHANGELIST)
+    assert [claim.description for claim in everything.context["cl"].result_list][:2] == ["answered-late", "answered"]
+    assert "answered late" in everything.content.decode() and "answered in time" in everything.content.decode()
+    # a column the person sorts by still wins: the queue by order number when asked
+    asked = client.get(CHANGELIST, {"first_response": "waiting", "o": "1"})
+    assert [claim.description for claim in asked.context["cl"].result_list] == ["due-later", "overdue", "due-soon"]
+
+
 def test_claim_list_filters_by_received_date(client, cs):
     client.force_login(cs)
     today = timezone.localdate()
