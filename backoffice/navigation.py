@@ -233,8 +233,18 @@ def _item(request, queue: Queue) -> dict:
 def _is_active(request, link: str) -> bool:
     """A queue's item is lit on its own list only: several queues share a page (the claim list) with their filters,
     so unfold's "the page is under the link" would light them all, on every claim's page too."""
-    path, _, query = link.partition("?")
-    return request.path == path and all(request.GET.get(key) == value for key, value in parse_qsl(query))
+    return _shows(request.path, request.GET, link)
+
+
+def _shows(path: str, params, link: str) -> bool:
+    """``path`` with the query ``params`` (a mapping) is the list ``link`` names: its page, with its filters."""
+    link_path, _, query = link.partition("?")
+    return path == link_path and all(params.get(key) == value for key, value in parse_qsl(query))
+
+
+def queue_of(path: str, params) -> Queue | None:
+    """The queue whose list ``path`` with ``params`` shows, or None: for an empty list's words."""
+    return next((queue for queue in QUEUES if _shows(path, params, queue_url(queue))), None)
 
 
 def _link(title: str, icon: str, link: str, permission=None) -> dict:

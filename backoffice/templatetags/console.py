@@ -3,10 +3,14 @@
 ``{{ field|themed }}`` renders a bound field's widget with django-unfold's own classes for its kind (text, select,
 textarea, checkbox, radio, file), so a form needs no theme-specific widgets and stays a plain ``forms.Form``;
 ``templates/admin/includes/console_field.html`` puts its label, errors and help beside it.
+``{% queue_of_list cl as queue %}`` names the sidebar queue a list is, for its words when empty.
 """
 
 from django import forms, template
+from django.urls import reverse
 from unfold import widgets as unfold
+
+from backoffice import navigation
 
 register = template.Library()
 
@@ -41,3 +45,11 @@ def themed(field):
 @register.filter
 def is_checkbox(field) -> bool:
     return isinstance(field.field.widget, forms.CheckboxInput)
+
+
+@register.simple_tag
+def queue_of_list(cl):
+    """The sidebar queue an admin list (its ``ChangeList``) is, or None (``navigation.queue_of``). From the list
+    itself: the results' template is an inclusion tag's, without the request."""
+    path = reverse(f"admin:{cl.opts.app_label}_{cl.opts.model_name}_changelist")
+    return navigation.queue_of(path, cl.params)

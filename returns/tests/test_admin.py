@@ -129,6 +129,21 @@ def test_claims_to_answer_are_listed_most_urgent_first_with_their_clock(client, 
     assert [claim.description for claim in asked.context["cl"].result_list] == ["due-later", "overdue", "due-soon"]
 
 
+def test_an_empty_list_says_why_in_words(client, cs):
+    client.force_login(cs)
+    ClaimFactory(description="answered", first_response_due_at=None)
+
+    queue = unescape(client.get(CHANGELIST, {"first_response": "waiting"}).content.decode())
+    search = unescape(client.get(CHANGELIST, {"q": "RMA-1999-000001"}).content.decode())
+    filtered = unescape(client.get(CHANGELIST, {"status__exact": "shipped"}).content.decode())
+
+    assert "All caught up" in queue and "Nothing is waiting in Claims to answer." in queue
+    assert "Nothing found for “RMA-1999-000001”" in search
+    assert "Nothing matches these filters" in filtered and "No claims match this list's filters." in filtered
+    for page in (queue, search, filtered):
+        assert "Show all claims" in page and "yielded into no results" not in page
+
+
 def test_claim_list_filters_by_received_date(client, cs):
     client.force_login(cs)
     today = timezone.localdate()
