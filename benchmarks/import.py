@@ -28,7 +28,6 @@ import json
 import os
 import random
 import resource
-import shlex
 import string
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from _common import masked_url
+from _common import command_line
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -418,7 +417,6 @@ def _dump(connection, folder: Path) -> None:
 
 
 def _print(args, connection, counts, generated, sizes, results, load_before, load_after) -> None:
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT version(), current_setting('synchronous_commit')")
@@ -428,7 +426,7 @@ def _print(args, connection, counts, generated, sizes, results, load_before, loa
             cursor.execute("SELECT sqlite_version()")
             server = f"SQLite {cursor.fetchone()[0]}"
     print("Import benchmark: a store's orders through stores.importing, beside COPY of the same rows")
-    print(f"  command   DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command   {command_line()}")
     print(f"  server    {server}")
     print(
         f"  machine   {os.cpu_count()} CPUs; load (1, 5, 15 min) {_load(load_before)} before, {_load(load_after)} after"

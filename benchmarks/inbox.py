@@ -132,7 +132,9 @@ def main() -> None:
     os.environ["MEDIA_ROOT"] = media
     os.environ.pop("AWS_STORAGE_BUCKET_NAME", None)
 
-    from benchmarks.intake import ensure_database, masked_url
+    from _common import masked_url
+
+    from benchmarks.intake import ensure_database
     from inbox import testing
 
     with testing.dovecot() as server:

@@ -19,7 +19,6 @@ import argparse
 import io
 import os
 import re
-import shlex
 import shutil
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from statistics import mean
 
-from _common import masked_url
+from _common import command_line
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "BENCH-"  # every row this script creates carries it (order numbers, SKUs, username)
@@ -535,9 +534,8 @@ def run(args, media: str | None) -> None:
         if args.drop:
             drop_database(db)
 
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("RMA intake benchmark")
-    print(f"  command     DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command     {command_line()}")
     print(
         f"  database    {db['NAME']} on {db.get('HOST') or 'local socket'}:{db.get('PORT') or 5432}"
         f"{' (created and migrated)' if created else ' (migrated)'}{'; dropped at the end' if args.drop else ''}"

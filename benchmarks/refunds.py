@@ -18,7 +18,6 @@ It prints both rates and their ratio. See benchmarks/README.md.
 
 import argparse
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -59,7 +58,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import django
-    from _common import masked_url
+    from _common import command_line, masked_url
     from django.conf import settings
     from intake import ensure_database
 
@@ -141,9 +140,8 @@ def main() -> None:
         purge(client)
         delete_bench_rows()
 
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("RMA refund execution benchmark")
-    print(f"  command      DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command      {command_line()}")
     print(f"  database     {db['NAME']}{' (created and migrated)' if created else ' (migrated)'}")
     print(f"  broker       {masked_url(broker_url)}; worker --pool={args.pool} --concurrency={args.concurrency}, "
           f"acks_late, prefetch 1, DATABASE_CONN_MAX_AGE={args.conn_max_age}")  # fmt: skip

@@ -20,7 +20,6 @@ the sweep queues on commit are published into this process's memory and never ru
 import argparse
 import os
 import re
-import shlex
 import sys
 import time
 from datetime import timedelta
@@ -30,7 +29,7 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import masked_url  # noqa: E402
+from _common import command_line  # noqa: E402
 from intake import describe_sql, ensure_database, other_backends, print_table  # noqa: E402
 
 STAFF = (  # (username, group): the digests' recipients this script makes sure exist
@@ -380,9 +379,8 @@ def main() -> None:
     for queue in Channel.queues.values():
         queue.queue.clear()
 
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
     print("RMA SLA sweep benchmark")
-    print(f"  command     DATABASE_URL={masked_url(os.environ.get('DATABASE_URL', ''))} {command}")
+    print(f"  command     {command_line()}")
     print(
         f"  database    {db['NAME']} on {db.get('HOST') or 'local socket'}:{db.get('PORT') or 5432}"
         f"{' (created and migrated)' if created else ' (migrated)'}; {db_size}"
