@@ -193,8 +193,7 @@ class Refund(models.Model):
 
     @property
     def idempotency_key(self) -> str:
-        """Sent with every provider call of this refund's current round: the same on every retry."""
-        return f"rma-refund-{self.key}-{self.execution_round}"
+        return idempotency_key(self.key, self.execution_round)
 
     @property
     def sent_within_target(self) -> bool | None:
@@ -208,6 +207,11 @@ class Refund(models.Model):
         if self.succeeded_at is None or self.refund_due_at is None:
             return None
         return self.succeeded_at <= self.refund_due_at
+
+
+def idempotency_key(key, execution_round: int) -> str:
+    """Sent with every provider call of a refund's current round: the same on every retry."""
+    return f"rma-refund-{key}-{execution_round}"
 
 
 class LineKind(models.TextChoices):

@@ -28,7 +28,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from core import actors, events
-from refunds import providers, sla, states
+from refunds import execution, providers, sla, states
 from refunds.models import (
     AWAITING_APPROVAL_STATUSES,
     CLOCK_RUNNING_STATUSES,
@@ -41,6 +41,7 @@ from refunds.models import (
     RefundLine,
     RefundPurpose,
     RefundStatus,
+    idempotency_key,
 )
 from refunds.providers import ProviderDeclined, ProviderUnavailable
 from returns import ledger, money, notifications, policy
@@ -583,56 +584,32 @@ def refund_record_manual_payment(*, refund_id: int, by, provider_reference: str)
 def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     """Send an approved refund to its provider, once, whatever is retried or redelivered.
 
-    1. Lock the row; take the attempt: approved → processing, or a processing refund whose
-       last attempt's lease expired (its worker died). A refund succeeded, failed, cancelled,
-       or held by a live attempt is left alone. Commit.
+    1. Take the attempt: approved → processing (one statement, ``refunds.execution.start``), or a
+       processing refund whose last attempt's lease expired (its worker died: ``_resume``). A refund
+       succeeded, failed, cancelled, or held by a live attempt is left alone. Committed.
     2. Call the provider outside any transaction, with the refund's idempotency key.
-    3. Lock again and record what came back: succeeded (the claim is refunded, the customer
-       emailed on commit), failed with the provider's reason, or, for a fault worth retrying,
-       the error, the lease given back and ``ProviderUnavailable`` raised for the task to retry.
+    3. Record what came back: succeeded (the refund and its claim moved in one statement,
+       ``refunds.execution.succeed``; the customer emailed on commit), else under the row lock: failed
+       with the provider's reason, or, for a fault worth retrying, the error, the lease given back and
+       ``ProviderUnavailable`` raised for the task to retry.
     Returns what happened, for logs and tests.
     """
     now = timezone.now()
-    with transaction.atomic():
-        # The request needs the claim's RMA number only: one column joined, not a claim built.
-        refund = (
-            Refund.objects.select_for_update(of=("self",)).annotate(rma_number=F("claim__rma_number")).get(pk=refund_id)
-        )
-        if refund.status == RefundStatus.APPROVED:
-            transition = states.require(refund.status, "start", actors.SYSTEM)
-            refund.attempts += 1
-            refund.processing_started_at = now
-            _move(
-                refund,
-                transition,
-                actors.SYSTEM,
-                {"attempt": refund.attempts, "round": refund.execution_round},
-                fields=("attempts", "processing_started_at"),
-            )
-        elif refund.status == RefundStatus.PROCESSING and refund.provider != Provider.MANUAL:
-            lease = timedelta(seconds=settings.REFUND_ATTEMPT_LEASE_SECONDS)
-            if refund.processing_started_at and now - refund.processing_started_at < lease:
-                return "in_flight"
-            refund.attempts += 1
-            refund.processing_started_at = now
-            refund.save(update_fields=["attempts", "processing_started_at", "updated_at"])
-            _record(
-                refund, actors.SYSTEM, RefundAction.RESUME, refund.status, refund.status, {"attempt": refund.attempts}
-            )
-        else:
-            return "skipped"
-        attempt = refund.attempts
-        request = providers.RefundRequest(
-            payment_reference=refund.payment_reference,
-            amount=refund.total,
-            currency=refund.currency,
-            idempotency_key=refund.idempotency_key,
-            refund_key=str(refund.key),
-            metadata={"refund_id": refund.pk, "rma_number": refund.rma_number or "", "claim_id": refund.claim_id},
-            reconcile=refund.execution_round > 1,
-        )
+    started = execution.start(refund_id, now) or _resume(refund_id, now)
+    if isinstance(started, str):
+        return started
+    attempt = started.attempt
+    request = providers.RefundRequest(
+        payment_reference=started.payment_reference,
+        amount=started.total,
+        currency=started.currency,
+        idempotency_key=idempotency_key(started.key, started.execution_round),
+        refund_key=started.key,
+        metadata={"refund_id": refund_id, "rma_number": started.rma_number or "", "claim_id": started.claim_id},
+        reconcile=started.execution_round > 1,
+    )
     try:
-        result = providers.get(refund.provider).refund(request)
+        result = providers.get(started.provider).refund(request)
     except ProviderUnavailable as error:
         _record_unavailable(refund_id, attempt, error, final_attempt)
         if final_attempt:
@@ -644,8 +621,56 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     return _record_result(refund_id, attempt, result)
 
 
+def _resume(refund_id: int, now: datetime) -> execution.Started | str:
+    """The attempt when ``execution.start`` found the refund not approved: a processing refund whose last
+    attempt's lease expired (its worker died) is resumed; one held by a live attempt is "in_flight"; any
+    other is "skipped" (succeeded, failed, cancelled, or approved again by a retry since, whose own task
+    runs it)."""
+    with transaction.atomic():
+        # The request needs the claim's RMA number only: one column joined, not a claim built.
+        refund = (
+            Refund.objects.select_for_update(of=("self",)).annotate(rma_number=F("claim__rma_number")).get(pk=refund_id)
+        )
+        if refund.status != RefundStatus.PROCESSING or refund.provider == Provider.MANUAL:
+            return "skipped"
+        lease = timedelta(seconds=settings.REFUND_ATTEMPT_LEASE_SECONDS)
+        if refund.processing_started_at and now - refund.processing_started_at < lease:
+            return "in_flight"
+        refund.attempts += 1
+        refund.processing_started_at = now
+        refund.save(update_fields=["attempts", "processing_started_at", "updated_at"])
+        _record(refund, actors.SYSTEM, RefundAction.RESUME, refund.status, refund.status, {"attempt": refund.attempts})
+    return execution.Started(
+        attempt=refund.attempts,
+        execution_round=refund.execution_round,
+        payment_reference=refund.payment_reference,
+        total=refund.total,
+        currency=refund.currency,
+        key=str(refund.key),
+        provider=refund.provider,
+        claim_id=refund.claim_id,
+        rma_number=refund.rma_number,
+    )
+
+
 def _record_result(refund_id: int, attempt: int, result: providers.RefundResult) -> str:
     with transaction.atomic():
+        if result.status != "awaiting_manual":
+            done = execution.succeed(
+                refund_id,
+                timezone.now(),
+                reference=result.reference,
+                provider_status=result.detail.get("stripe_status", result.status),
+                payload={"provider_reference": result.reference, "attempt": attempt, **result.detail},
+            )
+            if done is not None:
+                if not done.claim_moved:  # the ORM path records why the claim could not follow
+                    _claim_follow(Refund.objects.get(pk=refund_id))
+                _email_refund_sent(
+                    done.claim, done.currency, done.total, done.lines, send_here=True, last_email=done.last_email
+                )
+                return "succeeded"
+        # Not processing any more (succeeded by another attempt, failed meanwhile), or a manual payment awaited.
         refund = _lock(refund_id, ())
         if refund.status == RefundStatus.SUCCEEDED:
             return "already_succeeded"
@@ -699,22 +724,29 @@ def _succeed(
         fields=("succeeded_at", "processing_started_at", "failure_reason", "provider_reference", "provider_status"),
     )
     claim = _claim_follow(refund) or Claim.objects.select_related("order").get(pk=refund.claim_id)
+    _email_refund_sent(claim, refund.currency, refund.total, refund.lines.all(), send_here=send_email_here)
+
+
+def _email_refund_sent(
+    claim: Claim, currency: str, total: Decimal, lines: Iterable[RefundLine], *, send_here: bool, **thread
+) -> None:
     notifications.email_customer(
         claim=claim,
         template="refund_sent",
-        send_here=send_email_here,
-        refund=refund,
+        send_here=send_here,
+        thread=notifications.thread_headers(claim, **thread),
+        currency=currency,
         lines=[
             {
                 "kind": line.get_kind_display(),
                 "description": line.description,
-                "amount": money.quantize(line.signed_amount, refund.currency),
+                "amount": money.quantize(line.signed_amount, currency),
                 "reason": line.reason if line.kind == LineKind.DEDUCTION else "",
             }
-            for line in refund.lines.all()
+            for line in lines
             if line.amount
         ],
-        amount=money.quantize(refund.total, refund.currency),
+        amount=money.quantize(total, currency),
     )
 
 

@@ -52,7 +52,14 @@ STAFF_SUBJECTS = {
 
 
 def email_customer(
-    *, claim: Claim, template: str, attachments=(), written_by=None, send_here: bool = False, **context
+    *,
+    claim: Claim,
+    template: str,
+    attachments=(),
+    written_by=None,
+    send_here: bool = False,
+    thread: dict | None = None,
+    **context,
 ) -> OutboundEmail:
     """Write the email for ``claim`` and send it once the transaction commits.
 
@@ -60,7 +67,8 @@ def email_customer(
     It threads with the claim's conversation (``thread_headers``); ``attachments`` are (name, content
     type, bytes) and ``written_by`` the person who wrote it (a free reply), for ``claim_reply``.
     ``send_here``: sent by this process once the transaction commits (a Celery task's service, never a
-    web request), the ``send_email`` task queued only if that fails (``send_or_queue``).
+    web request), the ``send_email`` task queued only if that fails (``send_or_queue``). ``thread``: the
+    ``thread_headers`` a caller has already read.
     """
     from returns import links, tasks
 
@@ -86,7 +94,7 @@ def email_customer(
         body_text=body_text,
         body_html=body_html,
         written_by=written_by,
-        **thread_headers(claim),
+        **(thread or thread_headers(claim)),
     )
     for name, content_type, data in attachments:
         attachment = OutboundAttachment(email=email, name=name[:255], content_type=content_type, size_bytes=len(data))
@@ -95,23 +103,24 @@ def email_customer(
     # robust: a broker that is down must not turn a committed change into an error page;
     # the outbox sweep sends the email later.
     if send_here:
-        transaction.on_commit(lambda: send_or_queue(email.pk), robust=True)
+        transaction.on_commit(lambda: send_or_queue(email, written=not attachments), robust=True)
     else:
         transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
     return email
 
 
-def send_or_queue(email_id: int) -> None:
+def send_or_queue(email: OutboundEmail, *, written: bool) -> None:
     """Send a committed outbox row from this process; if that fails, queue the ``send_email`` task, which
     retries it with back-off (a broker that is down as well: the sweep queues it later). A row another
-    process sent meanwhile is skipped under its lock (``email_send``)."""
+    process sent meanwhile is skipped under its lock (``email_send``). ``written``: ``email`` is the row
+    as this process wrote it, without attachments, so the send does not read it again."""
     from returns import services, tasks
 
     try:
-        services.email_send(email_id=email_id)
+        services.email_send(email_id=email.pk, written=email if written else None)
     except Exception:  # counted on the row by email_send; its task takes over
-        log.warning("email %s not sent by the worker that wrote it: queued to send_email", email_id, exc_info=True)
-        tasks.send_email.delay(email_id)
+        log.warning("email %s not sent by the worker that wrote it: queued to send_email", email.pk, exc_info=True)
+        tasks.send_email.delay(email.pk)
 
 
 def email_staff(*, group: str, template: str, items=None, **context) -> list[OutboundEmail]:
@@ -201,20 +210,25 @@ def reply_address(claim: Claim) -> str:
     return f"{local}+{claim.reply_token}@{domain}"
 
 
-def thread_headers(claim: Claim) -> dict:
+_READ_HERE = object()
+
+
+def thread_headers(claim: Claim, last_email: tuple[str, str] | None = _READ_HERE) -> dict:
     """Message-ID, In-Reply-To, References and Reply-To of the next email on the claim's thread: it answers
-    the customer's last email on the claim, else it follows our own last email to them."""
+    the customer's last email on the claim, else it follows our own last email to them. ``last_email``:
+    that email's (message id, references), or None for none, when the caller has read it already."""
     parent, parent_references = claim.customer_last_message_id, claim.customer_thread_references
     if not parent and claim.pk:
-        last = (
-            OutboundEmail.objects.filter(claim=claim)
-            .exclude(message_id="")
-            .order_by("-id")
-            .values("message_id", "references")
-            .first()
-        )
-        if last:
-            parent, parent_references = last["message_id"], last["references"]
+        if last_email is _READ_HERE:
+            last_email = (
+                OutboundEmail.objects.filter(claim=claim)
+                .exclude(message_id="")
+                .order_by("-id")
+                .values_list("message_id", "references")
+                .first()
+            )
+        if last_email:
+            parent, parent_references = last_email
     return {
         "message_id": new_message_id(),
         "in_reply_to": parent,

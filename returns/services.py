@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -1023,20 +1023,32 @@ def evidence_requeue_thumbnails() -> int:
 # --- Emails -------------------------------------------------------------
 
 
-def email_send(*, email_id: int, final_attempt: bool = False) -> None:
+def email_send(*, email_id: int, final_attempt: bool = False, written: OutboundEmail | None = None) -> None:
     """Send one outbox row. The row lock makes a redelivered task wait and then skip a sent email.
 
     A network fault (``OSError``) is retried by the task and fails the row on its last attempt; an email
     that cannot be built (``BadHeaderError``, an address Django refuses: a ``ValueError``) will never send,
     so it fails at once with the reason, and the sweep does not queue it again.
+
+    ``written``: the row as this process has just written and committed it, without attachments
+    (``notifications.send_or_queue``): under the lock only its status and attempts are read again, not the whole row.
     """
     with transaction.atomic():
-        email = (
-            OutboundEmail.objects.select_for_update()
-            # Most emails have none: the attachments are read only when there are some.
-            .annotate(has_attachments=Exists(OutboundAttachment.objects.filter(email=OuterRef("pk"))))
-            .get(pk=email_id)
-        )
+        if written is None:
+            email = (
+                OutboundEmail.objects.select_for_update()
+                # Most emails have none: the attachments are read only when there are some.
+                .annotate(has_attachments=Exists(OutboundAttachment.objects.filter(email=OuterRef("pk"))))
+                .get(pk=email_id)
+            )
+        else:
+            email = written
+            email.has_attachments = False
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT status, attempts FROM {OutboundEmail._meta.db_table} WHERE id = %s FOR UPDATE", [email_id]
+                )
+                email.status, email.attempts = cursor.fetchone()
         if email.status != EmailStatus.READY:
             return
         try:
