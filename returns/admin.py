@@ -411,8 +411,18 @@ class ClaimAdmin(ModelAdmin):
 
     @admin.display(description="received on", ordering="order__received_on")
     def received_on(self, claim):
-        """The day and its source, or "unknown": never a blank that reads as "no problem"."""
-        return received_date_words(claim.order)
+        """The day with its source under it, or "unknown": never a blank that reads as "no problem". The whole
+        sentence, calendar included, is the cell's tooltip: repeated on every row it made the rows tall and
+        pushed the list's last columns off a laptop's screen."""
+        order = claim.order
+        if order.received_on is None:
+            return "unknown"
+        return format_html(
+            '<span title="{}"><span class="nowrap">{}</span><span class="help list-note">{}</span></span>',
+            received_date_words(order),
+            format_day(order.received_on),
+            received_date_source(order),
+        )
 
     @admin.display(description="received date")
     def received_date(self, claim):
@@ -1043,8 +1053,11 @@ def received_date_words(order: Order) -> str:
     """ "21 Nov 2026 (the carrier's delivery event; company calendar, Asia/Shanghai)", or "unknown": with its source."""
     if order.received_on is None:
         return "unknown"
-    source = ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
-    return f"{format_day(order.received_on)} ({source}; {calendar_words()})"
+    return f"{format_day(order.received_on)} ({received_date_source(order)}; {calendar_words()})"
+
+
+def received_date_source(order: Order) -> str:
+    return ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
 
 
 def _received_on_words(order: Order) -> str:
