@@ -39,7 +39,7 @@ _START = states.require(RefundStatus.APPROVED, "start", SYSTEM)
 _SUCCEED = states.require(RefundStatus.PROCESSING, "succeed", SYSTEM)
 # The claim's "refund" moves the system may take, from the claim's state table.
 _CLAIM_REFUND_SOURCES = [t.source for t in claim_states.TRANSITIONS if t.action == "refund" and t.system]
-_CLAIM_REFUND_TARGET = claim_states.require(ClaimStatus.INSPECTED, "refund", SYSTEM).target
+_CLAIM_REFUND = claim_states.require(ClaimStatus.INSPECTED, "refund", SYSTEM)
 
 _EVENT_COLUMNS = "actor_id, actor_kind, action, from_status, to_status, payload, created_at"
 _REFUND = Refund._meta.db_table
@@ -94,7 +94,7 @@ WITH done AS (
     RETURNING id, claim_id, total, currency
 ), refund_event AS (
     INSERT INTO {_REFUND_EVENT} (refund_id, {_EVENT_COLUMNS})
-    SELECT id, NULL, %(system)s, %(action)s, %(source)s, %(target)s, %(payload)s, %(now)s FROM done
+    SELECT id, NULL, %(system)s, %(action)s, %(source)s, %(target)s, %(payload)s::jsonb, %(now)s FROM done
 ), before AS (
     SELECT {", ".join(_CLAIM_FIELDS)} FROM {_CLAIM} WHERE id = (SELECT claim_id FROM done) FOR UPDATE
 ), moved AS (
@@ -194,8 +194,8 @@ def succeed(refund_id: int, now: datetime, *, reference: str, provider_status: s
                 "provider_status": provider_status,
                 "payload": json.dumps(payload, cls=PayloadEncoder),
                 "claim_sources": _CLAIM_REFUND_SOURCES,
-                "claim_target": _CLAIM_REFUND_TARGET,
-                "claim_action": "refund",
+                "claim_target": _CLAIM_REFUND.target,
+                "claim_action": _CLAIM_REFUND.action,
                 "approved": ClaimStatus.APPROVED,
             },
         )
