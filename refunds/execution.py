@@ -16,8 +16,10 @@ step is **one statement** that does what the services' rules say, in the same or
 - side effects (the customer's email) are written in the transaction and sent after it commits, as before.
 
 Anything else (a refund not in the expected state, an expired lease to resume, a manual provider, a claim
-that cannot follow) returns ``None`` and ``refunds.services`` handles it on the ORM path, which stays the
-reference: ``refunds/tests/test_execution_sql.py`` runs both on twin refunds and compares every row.
+that cannot follow) returns ``None`` and ``refunds.services`` handles it on the ORM path, which stays whole
+and the reference: ``refunds/tests/test_execution_sql.py`` runs both on twin refunds and compares every row.
+The statements are PostgreSQL's (data-modifying ``WITH``, ``FOR UPDATE``, ``jsonb``): on another database
+(the embedded SQLite default of ``scripts/run.sh``) both functions return None and the ORM path runs.
 """
 
 import json
@@ -160,6 +162,8 @@ class Succeeded:
 def start(refund_id: int, now: datetime) -> Started | None:
     """approved → processing, the attempt counted and its event written: one statement, so one transaction
     of its own in autocommit (the task's case). None: the refund was not approved (the ORM path decides)."""
+    if connection.vendor != "postgresql":
+        return None
     with connection.cursor() as cursor:
         cursor.execute(
             START_SQL,
@@ -180,6 +184,8 @@ def succeed(refund_id: int, now: datetime, *, reference: str, provider_status: s
     """processing → succeeded with its event, and the claim refunded with its event, in one statement; run
     it inside the caller's transaction (the email is written in the same one). None: the refund was not
     processing any more (the ORM path decides); ``claim_moved`` False: the claim could not follow."""
+    if connection.vendor != "postgresql":
+        return None
     with connection.cursor() as cursor:
         cursor.execute(
             SUCCEED_SQL,

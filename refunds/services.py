@@ -585,7 +585,7 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     """Send an approved refund to its provider, once, whatever is retried or redelivered.
 
     1. Take the attempt: approved → processing (one statement, ``refunds.execution.start``), or a
-       processing refund whose last attempt's lease expired (its worker died: ``_resume``). A refund
+       processing refund whose last attempt's lease expired (its worker died: ``_take_attempt``). A refund
        succeeded, failed, cancelled, or held by a live attempt is left alone. Committed.
     2. Call the provider outside any transaction, with the refund's idempotency key.
     3. Record what came back: succeeded (the refund and its claim moved in one statement,
@@ -595,7 +595,7 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     Returns what happened, for logs and tests.
     """
     now = timezone.now()
-    started = execution.start(refund_id, now) or _resume(refund_id, now)
+    started = execution.start(refund_id, now) or _take_attempt(refund_id, now)
     if isinstance(started, str):
         return started
     attempt = started.attempt
@@ -621,25 +621,38 @@ def refund_execute(*, refund_id: int, final_attempt: bool = False) -> str:
     return _record_result(refund_id, attempt, result)
 
 
-def _resume(refund_id: int, now: datetime) -> execution.Started | str:
-    """The attempt when ``execution.start`` found the refund not approved: a processing refund whose last
-    attempt's lease expired (its worker died) is resumed; one held by a live attempt is "in_flight"; any
-    other is "skipped" (succeeded, failed, cancelled, or approved again by a retry since, whose own task
-    runs it)."""
+def _take_attempt(refund_id: int, now: datetime) -> execution.Started | str:
+    """The attempt through the ORM, when ``execution.start`` did not take it (not approved, or not on
+    PostgreSQL): approved → processing; a processing refund whose last attempt's lease expired (its worker
+    died) is resumed; one held by a live attempt is "in_flight"; any other is "skipped"."""
     with transaction.atomic():
         # The request needs the claim's RMA number only: one column joined, not a claim built.
         refund = (
             Refund.objects.select_for_update(of=("self",)).annotate(rma_number=F("claim__rma_number")).get(pk=refund_id)
         )
-        if refund.status != RefundStatus.PROCESSING or refund.provider == Provider.MANUAL:
+        if refund.status == RefundStatus.APPROVED:
+            transition = states.require(refund.status, "start", actors.SYSTEM)
+            refund.attempts += 1
+            refund.processing_started_at = now
+            _move(
+                refund,
+                transition,
+                actors.SYSTEM,
+                {"attempt": refund.attempts, "round": refund.execution_round},
+                fields=("attempts", "processing_started_at"),
+            )
+        elif refund.status == RefundStatus.PROCESSING and refund.provider != Provider.MANUAL:
+            lease = timedelta(seconds=settings.REFUND_ATTEMPT_LEASE_SECONDS)
+            if refund.processing_started_at and now - refund.processing_started_at < lease:
+                return "in_flight"
+            refund.attempts += 1
+            refund.processing_started_at = now
+            refund.save(update_fields=["attempts", "processing_started_at", "updated_at"])
+            _record(
+                refund, actors.SYSTEM, RefundAction.RESUME, refund.status, refund.status, {"attempt": refund.attempts}
+            )
+        else:
             return "skipped"
-        lease = timedelta(seconds=settings.REFUND_ATTEMPT_LEASE_SECONDS)
-        if refund.processing_started_at and now - refund.processing_started_at < lease:
-            return "in_flight"
-        refund.attempts += 1
-        refund.processing_started_at = now
-        refund.save(update_fields=["attempts", "processing_started_at", "updated_at"])
-        _record(refund, actors.SYSTEM, RefundAction.RESUME, refund.status, refund.status, {"attempt": refund.attempts})
     return execution.Started(
         attempt=refund.attempts,
         execution_round=refund.execution_round,
@@ -670,7 +683,8 @@ def _record_result(refund_id: int, attempt: int, result: providers.RefundResult)
                     done.claim, done.currency, done.total, done.lines, send_here=True, last_email=done.last_email
                 )
                 return "succeeded"
-        # Not processing any more (succeeded by another attempt, failed meanwhile), or a manual payment awaited.
+        # Not processing any more (succeeded by another attempt, failed meanwhile), a manual payment awaited,
+        # or not on PostgreSQL.
         refund = _lock(refund_id, ())
         if refund.status == RefundStatus.SUCCEEDED:
             return "already_succeeded"

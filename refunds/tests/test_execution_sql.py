@@ -1,8 +1,8 @@
 """The execution's common path in SQL (``refunds/execution.py``) against the ORM path it shortcuts.
 
-Each case runs twin refunds: one through ``refunds.execution``, the other with the SQL step refused
-(``execution.succeed`` returning None, as when the refund is not processing), so ``refunds.services``
-records it through its ORM path. Every row the two write is compared, with what differs by nature
+Each case runs twin refunds: one through ``refunds.execution``, the other with both SQL steps refused
+(returning None, as on SQLite or when the refund is not in the expected state), so ``refunds.services``
+executes it through its ORM path. Every row the two write is compared, with what differs by nature
 (ids, provider references, the customer's name, numbers and link) put in words first.
 """
 
@@ -174,6 +174,7 @@ def test_the_sql_path_writes_what_the_orm_path_writes(
 
     assert services.refund_execute(refund_id=by_sql.pk) == "succeeded"
     with monkeypatch.context() as patch:
+        patch.setattr(execution, "start", lambda *args, **kwargs: None)
         patch.setattr(execution, "succeed", lambda *args, **kwargs: None)
         assert services.refund_execute(refund_id=by_orm.pk) == "succeeded"
 
@@ -269,3 +270,20 @@ def test_a_success_recorded_while_another_holds_the_refund_waits_and_is_not_reco
     assert Claim.objects.get(pk=refund.claim_id).events.filter(action="refund").count() == 1
     assert OutboundEmail.objects.filter(claim_id=refund.claim_id, template="refund_sent").count() == 0
     assert not mailoutbox  # the first ran its statement alone here: no email written
+
+
+def test_on_another_database_than_postgresql_the_orm_path_runs(
+    inspector, finance, stripe_settings, stripe_fake, monkeypatch, django_assert_num_queries
+):
+    """The statements are PostgreSQL's; the embedded default (SQLite, ``scripts/run.sh``'s demo executes
+    refunds) must not reach them."""
+    refund, _ = stripe_refund(inspector, stripe_fake)
+    approve_without_running(refund, finance)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+
+    with django_assert_num_queries(0):
+        assert execution.start(refund.pk, timezone.now()) is None
+        assert (
+            execution.succeed(refund.pk, timezone.now(), reference="re_1", provider_status="succeeded", payload={})
+            is None
+        )
