@@ -162,21 +162,7 @@ class Succeeded:
 def start(refund_id: int, now: datetime) -> Started | None:
     """approved → processing, the attempt counted and its event written: one statement, so one transaction
     of its own in autocommit (the task's case). None: the refund was not approved (the ORM path decides)."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            START_SQL,
-            {
-                "id": refund_id,
-                "now": now,
-                "source": _START.source,
-                "target": _START.target,
-                "action": _START.action,
-                "system": SYSTEM.kind,
-            },
-        )
-        row = cursor.fetchone()
+    row = _move(START_SQL, refund_id, now, _START)
     return Started(*row[:5], str(row[5]), *row[6:]) if row else None
 
 
@@ -184,28 +170,19 @@ def succeed(refund_id: int, now: datetime, *, reference: str, provider_status: s
     """processing → succeeded with its event, and the claim refunded with its event, in one statement; run
     it inside the caller's transaction (the email is written in the same one). None: the refund was not
     processing any more (the ORM path decides); ``claim_moved`` False: the claim could not follow."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            SUCCEED_SQL,
-            {
-                "id": refund_id,
-                "now": now,
-                "source": _SUCCEED.source,
-                "target": _SUCCEED.target,
-                "action": _SUCCEED.action,
-                "system": SYSTEM.kind,
-                "reference": reference,
-                "provider_status": provider_status,
-                "payload": json.dumps(payload, cls=PayloadEncoder),
-                "claim_sources": _CLAIM_REFUND_SOURCES,
-                "claim_target": _CLAIM_REFUND.target,
-                "claim_action": _CLAIM_REFUND.action,
-                "approved": ClaimStatus.APPROVED,
-            },
-        )
-        row = cursor.fetchone()
+    row = _move(
+        SUCCEED_SQL,
+        refund_id,
+        now,
+        _SUCCEED,
+        reference=reference,
+        provider_status=provider_status,
+        payload=json.dumps(payload, cls=PayloadEncoder),
+        claim_sources=_CLAIM_REFUND_SOURCES,
+        claim_target=_CLAIM_REFUND.target,
+        claim_action=_CLAIM_REFUND.action,
+        approved=ClaimStatus.APPROVED,
+    )
     if row is None:
         return None
     total, currency, claim_moved, *claim_values = row[: 3 + len(_CLAIM_FIELDS)]
@@ -224,3 +201,24 @@ def succeed(refund_id: int, now: datetime, *, reference: str, provider_status: s
         ],
         last_email=(last_message_id, last_references) if last_message_id else None,
     )
+
+
+def _move(sql: str, refund_id: int, now: datetime, transition: states.Transition, **params) -> tuple | None:
+    """The statement's one row for the refund's ``transition``, or None: the refund was not in its source
+    state, or the database is not PostgreSQL (whose statements these are: the ORM path runs instead)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "id": refund_id,
+                "now": now,
+                "source": transition.source,
+                "target": transition.target,
+                "action": transition.action,
+                "system": SYSTEM.kind,
+                **params,
+            },
+        )
+        return cursor.fetchone()
