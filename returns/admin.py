@@ -368,7 +368,9 @@ class ClaimAdmin(ModelAdmin):
         due = claim.first_response_due_at
         if due is None:
             if claim.first_response_met is None:
-                return "Waiting for the customer: no answer due." if claim.status == "awaiting_customer" else "-"
+                return (
+                    "Waiting for the customer: no answer due." if claim.status == ClaimStatus.AWAITING_CUSTOMER else "-"
+                )
             return "Answered within 24 hours." if claim.first_response_met else "Answered, after the 24 hours."
         left = due - timezone.now()
         when = format_instant(due)
@@ -382,7 +384,7 @@ class ClaimAdmin(ModelAdmin):
         due = claim.first_response_due_at
         if due is None:
             if claim.first_response_met is None:
-                return "waiting for the customer" if claim.status == "awaiting_customer" else None
+                return "waiting for the customer" if claim.status == ClaimStatus.AWAITING_CUSTOMER else None
             return "answered in time" if claim.first_response_met else "answered late"
         left = due - timezone.now()
         if left.total_seconds() < 0:
@@ -411,18 +413,7 @@ class ClaimAdmin(ModelAdmin):
 
     @admin.display(description="received on", ordering="order__received_on")
     def received_on(self, claim):
-        """The day with its source under it, or "unknown": never a blank that reads as "no problem". The whole
-        sentence, calendar included, is the cell's tooltip: repeated on every row it made the rows tall and
-        pushed the list's last columns off a laptop's screen."""
-        order = claim.order
-        if order.received_on is None:
-            return "unknown"
-        return format_html(
-            '<span title="{}"><span class="nowrap">{}</span><span class="help list-note">{}</span></span>',
-            received_date_words(order),
-            format_day(order.received_on),
-            received_date_source(order),
-        )
+        return received_date_cell(claim.order)
 
     @admin.display(description="received date")
     def received_date(self, claim):
@@ -916,7 +907,7 @@ class OrderAdmin(ModelAdmin):
 
     @admin.display(description="received on", ordering="received_on")
     def received(self, order):
-        return received_date_words(order)
+        return received_date_cell(order)
 
     def has_add_permission(self, request):
         return False
@@ -1058,6 +1049,20 @@ def received_date_words(order: Order) -> str:
 
 def received_date_source(order: Order) -> str:
     return ReceivedDateSource(order.received_on_source).label if order.received_on_source else "source not recorded"
+
+
+def received_date_cell(order: Order) -> str:
+    """A list's received-date cell: the day with its source under it, or "unknown" (never a blank that reads as
+    "no problem"). The whole sentence, calendar included, is the tooltip: repeated on every row it made the
+    rows tall and pushed a list's last columns off a laptop's screen."""
+    if order.received_on is None:
+        return "unknown"
+    return format_html(
+        '<span title="{}"><span class="nowrap">{}</span><span class="help list-note">{}</span></span>',
+        received_date_words(order),
+        format_day(order.received_on),
+        received_date_source(order),
+    )
 
 
 def _received_on_words(order: Order) -> str:

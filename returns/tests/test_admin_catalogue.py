@@ -247,6 +247,26 @@ def cell(row: str, field: str) -> str:
     return re.search(rf'<td class="field-{field}[ "][^>]*>(.*?)</td>', row).group(1).strip()
 
 
+def test_order_list_shows_the_received_date_as_the_claim_list_does(client, cs):
+    unknown = OrderFactory(received_on=None, number="SO-UNKNOWN")
+    known = OrderFactory(received_on=datetime.date(2026, 11, 21), received_on_source=ReceivedDateSource.STORE)
+    client.force_login(cs)
+
+    page = client.get(reverse("admin:returns_order_changelist")).content.decode()
+
+    rows = {
+        order: " ".join(row.split())
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)
+        for order in (unknown, known)
+        if f"{order.number}<" in row
+    }
+    assert cell(rows[unknown], "received") == "unknown"
+    assert " ".join(re.sub(r"<[^>]+>", " ", cell(rows[known], "received")).split()) == (
+        "21 Nov 2026 the store&#x27;s export"
+    )
+    assert 'title="21 Nov 2026 (the store&#x27;s export; company calendar, Asia/Shanghai)"' in rows[known]
+
+
 def test_claim_list_shows_unknown_category_and_received_date_and_filters_them(client, cs):
     unknown = claim_on(ProductFactory(is_electronic=None), cs, received_on=None, number="SO-UNKNOWN")
     known = claim_on(ProductFactory(is_electronic=False), cs, received_on=datetime.date(2026, 11, 21))
