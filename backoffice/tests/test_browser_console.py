@@ -206,3 +206,15 @@ def test_the_custom_pages_and_forms_in_the_theme(page, live_server, staff, work,
         page.goto(f"{live_server.url}{url}")
         assert page.locator("#nav-sidebar-apps").is_visible()
         shoot(page, f"console-{name}")
+
+
+def test_the_claim_and_order_lists_show_the_received_date_short_with_the_sentence_on_hover(
+    page, live_server, staff, work, shoot
+):
+    log_in(page, live_server, staff["cs"])
+    for name, url in (("claims", "/admin/returns/claim/"), ("orders", "/admin/returns/order/")):
+        page.goto(f"{live_server.url}{url}")
+        cell = page.locator("#result_list td[class*='field-received'] span[title]").first
+        assert "company calendar" in cell.get_attribute("title")
+        assert "company calendar" not in cell.inner_text()  # the sentence is the tooltip, not the cell
+        shoot(page, f"console-list-{name}")
