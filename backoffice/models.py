@@ -148,7 +148,7 @@ class RefundPaidDay(models.Model):
         indexes = [
             models.Index(fields=["day"], condition=models.Q(product_id__isnull=True), name="refundpaidday_all"),
             models.Index(fields=["product_id", "day"], name="refundpaidday_product"),
-            # The sweep deletes a day's rows, the products' too (summaries._recount).
+            # The sweep reads and rewrites a day's rows, the products' too (summaries._put).
             models.Index(fields=["day", "product_id"], name="refundpaidday_day_product"),
         ]
 
@@ -173,7 +173,7 @@ class RefundClockDay(models.Model):
         indexes = [
             models.Index(fields=["day"], condition=models.Q(product_id__isnull=True), name="refundclockday_all"),
             models.Index(fields=["product_id", "day"], name="refundclockday_product"),
-            # The sweep deletes a day's rows, the products' too (summaries._recount).
+            # The sweep reads and rewrites a day's rows, the products' too (summaries._put).
             models.Index(fields=["day", "product_id"], name="refundclockday_day_product"),
         ]
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from backoffice import dashboard, flows, sla, summaries
@@ -277,6 +278,40 @@ def test_the_sweep_recounts_only_the_days_that_changed(shop):
     assert summaries.sweep() == 1
     assert not SummaryDirty.objects.exists()
     assert summaries.sweep() == 0
+
+
+def test_a_sweep_rewrites_only_the_rows_whose_figures_changed(shop):
+    """A claim more on a day with claims: its day's and month's rows are updated in place, and every other
+    row of that day and month stays where it was (not deleted and inserted again: that churn left the month
+    tables' indexes mostly dead entries)."""
+    summaries.rebuild()
+    before = {model: _rows_by_id(model) for model in TABLES}
+    cage = ProductFactory._meta.model.objects.get(sku="SR-CAGE")
+    claim = ClaimFactory(
+        submitted_at=moment(2), claim_type=ClaimType.DOA, doa_reason=DoaReason.DAMAGE, first_response_met=True
+    )
+    ClaimItemFactory(claim=claim, order_line__product=cage, quantity=1)
+
+    assert summaries.sweep() >= 1
+
+    changed = kept = 0
+    for model in TABLES:
+        after = _rows_by_id(model)
+        assert before[model].keys() <= after.keys(), model  # no row deleted and inserted again
+        for row_id, (place, figures) in before[model].items():
+            moved, differs = after[row_id][0] != place, after[row_id][1] != figures
+            assert moved == differs, (model, figures, after[row_id][1])
+            changed, kept = changed + differs, kept + (not differs)
+    assert changed >= 4 and kept >= 10  # the day's and the month's rows for all products and the cage
+    assert_summaries_equal_a_recount(shop)
+
+
+def _rows_by_id(model) -> dict[int, tuple[str, tuple]]:
+    """Each row's physical place (``ctid``: an update or a re-insert moves it) and its values, by id."""
+    columns = ", ".join(field.column for field in model._meta.fields if field.name != "id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, ctid::text, {columns} FROM {model._meta.db_table}")
+        return {row_id: (place, tuple(values)) for row_id, place, *values in cursor.fetchall()}
 
 
 def test_a_status_change_alone_leaves_the_summaries_alone(shop):
