@@ -21,7 +21,7 @@ from refunds.services import ItemRefund, Remedy, refund_propose_from_inspection
 from returns import money, states, uploads
 from returns import services as claim_services
 from returns.instants import format_instant
-from returns.models import Claim, ClaimAction, ClaimItem, ClaimStatus, ClaimType, EvidenceKind
+from returns.models import Claim, ClaimAction, ClaimItem, ClaimStatus, ClaimType
 from shipments import services as shipment_services
 from shipments.models import OutboundPurpose, ReturnParcel
 from warranty.models import ReplacementKind
@@ -242,9 +242,7 @@ def deduction_value(inspection: Inspection) -> Decimal | None:
 def inspection_photo_add(*, inspection_id: int, by, upload) -> InspectionPhoto:
     """A photo of the returned item, checked like the customer's evidence (content, size, no location)."""
     _require_perm(by, ADD_PHOTO, "add inspection photos")
-    checked = uploads.check_evidence(upload)
-    if checked.kind != EvidenceKind.PHOTO:
-        raise uploads.RejectedUpload(f"“{checked.original_name}” is a video; an inspection takes photos.")
+    checked = uploads.check_evidence(upload, videos=False)
     with transaction.atomic():
         claim, inspection = _lock(inspection_id)
         _require_open(claim, inspection)

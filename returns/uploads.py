@@ -75,19 +75,25 @@ class CheckedFile:
         return "evidence" + EXTENSIONS[self.content_type]
 
 
-def check_evidence(upload) -> CheckedFile:
-    """Accept an uploaded file as evidence or raise ``RejectedUpload``."""
+PHOTOS = "JPEG, PNG, WebP or HEIC photos"
+
+
+def check_evidence(upload, *, videos: bool = True) -> CheckedFile:
+    """Accept an uploaded file as evidence or raise ``RejectedUpload``. ``videos`` False: a page that takes
+    photos only (a parcel received, an inspection), whose refusals name only what it takes."""
     name = upload.name
     upload.seek(0)
     head = upload.read(12)
     upload.seek(0)
     video_type = _video_type(head)
+    if video_type and not videos:
+        raise RejectedUpload(f"“{name}” is a video; only photos are taken here ({PHOTOS}).")
     if video_type:
         _refuse_if_larger(upload, name, settings.EVIDENCE_MAX_VIDEO_BYTES)
         return CheckedFile(_clean_video(upload, name), EvidenceKind.VIDEO, video_type, name, upload.size)
     _refuse_if_larger(upload, name, settings.EVIDENCE_MAX_IMAGE_BYTES)
     data = upload.read()
-    cleaned, content_type = _clean_photo(data, name)
+    cleaned, content_type = _clean_photo(data, name, videos)
     return CheckedFile(ContentFile(cleaned), EvidenceKind.PHOTO, content_type, name, len(cleaned))
 
 
@@ -121,8 +127,8 @@ def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _clean_photo(data: bytes, name: str) -> tuple[bytes, str]:
-    accepted = "JPEG, PNG, WebP or HEIC photos, or MP4 or MOV videos"
+def _clean_photo(data: bytes, name: str, videos: bool) -> tuple[bytes, str]:
+    accepted = f"{PHOTOS}, or MP4 or MOV videos" if videos else PHOTOS
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse both.
@@ -151,7 +157,8 @@ def _clean_photo(data: bytes, name: str) -> tuple[bytes, str]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RejectedUpload(f"“{name}” has too many pixels to be a photo.") from None
     except UnidentifiedImageError:
-        raise RejectedUpload(f"“{name}” is not a photo or video we can read; we accept {accepted}.") from None
+        what = "a photo or video" if videos else "a photo"
+        raise RejectedUpload(f"“{name}” is not {what} we can read; we accept {accepted}.") from None
     except RejectedUpload:
         raise
     except (OSError, SyntaxError, ValueError, IndexError, struct.error) as error:

@@ -18,7 +18,7 @@ from django.utils import formats, timezone
 from core import actors
 from returns import services as claim_services
 from returns import states, uploads
-from returns.models import Claim, ClaimAction, ClaimEvent, ClaimStatus, EvidenceKind
+from returns.models import Claim, ClaimAction, ClaimEvent, ClaimStatus
 from shipments.models import (
     EnteredVia,
     OutboundParcel,
@@ -296,14 +296,9 @@ def check_parcel_photos(photos) -> list[uploads.CheckedFile]:
     checked, refused = [], []
     for upload in photos:
         try:
-            item = uploads.check_evidence(upload)
+            checked.append(uploads.check_evidence(upload, videos=False))
         except uploads.RejectedUpload as error:
             refused.append(str(error))
-            continue
-        if item.kind != EvidenceKind.PHOTO:
-            refused.append(f"“{upload.name}” is a video; take a photo of the parcel instead.")
-            continue
-        checked.append(item)
     if refused:
         raise uploads.RejectedUpload(" ".join(refused))
     return checked

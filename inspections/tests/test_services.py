@@ -636,7 +636,9 @@ def test_photo_that_is_not_an_image_is_refused(received_claim, warehouse_user):
     claim = received_claim()
     inspection = inspect(claim, warehouse_user)
 
-    with pytest.raises(uploads.RejectedUpload, match="not a photo or video we can read"):
+    with pytest.raises(
+        uploads.RejectedUpload, match=r"not a photo we can read; we accept JPEG, PNG, WebP or HEIC photos\.$"
+    ):
         services.inspection_photo_add(
             inspection_id=inspection.pk,
             by=warehouse_user,
@@ -649,7 +651,7 @@ def test_a_video_is_refused_as_an_inspection_photo(received_claim, warehouse_use
     inspection = inspect(claim, warehouse_user)
     mp4 = b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov"
 
-    with pytest.raises(uploads.RejectedUpload, match="is a video"):
+    with pytest.raises(uploads.RejectedUpload, match="is a video; only photos are taken here"):
         services.inspection_photo_add(
             inspection_id=inspection.pk, by=warehouse_user, upload=SimpleUploadedFile("clip.mp4", mp4)
         )

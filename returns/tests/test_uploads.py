@@ -239,6 +239,18 @@ def test_video_over_the_byte_limit_is_refused(settings):
     assert "the limit is" in str(refused.value)
 
 
+def test_a_photos_only_page_refuses_a_video_as_a_video_before_its_size_and_names_photos_only(settings):
+    settings.EVIDENCE_MAX_VIDEO_BYTES = len(MP4) - 1  # not read: a photos-only page never copies a video
+
+    with pytest.raises(uploads.RejectedUpload) as video:
+        uploads.check_evidence(upload("unboxing.mp4", MP4), videos=False)
+    with pytest.raises(uploads.RejectedUpload) as text:
+        uploads.check_evidence(upload("notes.jpg", b"Hello, this is not a photo.\n"), videos=False)
+
+    assert str(video.value) == "“unboxing.mp4” is a video; only photos are taken here (JPEG, PNG, WebP or HEIC photos)."
+    assert str(text.value) == "“notes.jpg” is not a photo we can read; we accept JPEG, PNG, WebP or HEIC photos."
+
+
 def test_image_over_the_pixel_limit_is_refused(settings):
     settings.EVIDENCE_MAX_PIXELS = 1000
 

@@ -202,7 +202,9 @@ def test_refused_photo_keeps_what_was_typed_and_records_nothing(cs, warehouse_us
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "“invoice.pdf” is not a photo or video we can read" in html
+    # The receiving page takes photos only: its refusal names what it takes, not videos.
+    assert "“invoice.pdf” is not a photo we can read; we accept JPEG, PNG, WebP or HEIC photos." in html
+    assert "MP4" not in html.split("invoice.pdf", 1)[1].split("</", 1)[0]
     assert "Nothing was recorded yet" in html
     form = response.context["form"]
     assert (form["code"].value(), form["condition"].value(), form["note"].value()) == (

@@ -334,7 +334,7 @@ def test_refused_photo_is_named_and_nothing_is_recorded(cs, warehouse_user, s3_o
     with pytest.raises(uploads.RejectedUpload) as refused:
         receive(claim.rma_number, warehouse_user, photos=[photo("good.jpg"), not_a_photo("scan.pdf")])
 
-    assert "“scan.pdf” is not a photo or video we can read" in str(refused.value)
+    assert str(refused.value) == "“scan.pdf” is not a photo we can read; we accept JPEG, PNG, WebP or HEIC photos."
     assert "good.jpg" not in str(refused.value)
     assert status(claim) == ClaimStatus.APPROVED
     assert not ReturnParcel.objects.exists()
@@ -349,7 +349,8 @@ def test_video_is_refused_as_a_parcel_photo(cs, warehouse_user):
         "unboxing.mp4", b"\x00\x00\x00\x10ftypmp42\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov", content_type="video/mp4"
     )
 
-    with pytest.raises(uploads.RejectedUpload, match=re.escape("“unboxing.mp4” is a video")):
+    refusal = "“unboxing.mp4” is a video; only photos are taken here (JPEG, PNG, WebP or HEIC photos)."
+    with pytest.raises(uploads.RejectedUpload, match=f"^{re.escape(refusal)}$"):
         receive(claim.rma_number, warehouse_user, photos=[video])
 
     assert status(claim) == ClaimStatus.APPROVED
