@@ -12,9 +12,9 @@ How they stay equal to the raw rows (``docs/reports.md``):
   first response), their items, refunds (status, amounts, approvals, deadlines), order lines and the
   orders' received day, a claim's approval. A bulk update or the seed is seen as much as a service.
 - ``sweep()`` takes the log, and recounts each of its days (and their months) from the raw rows: a few
-  indexed range reads per day, and only the summary rows whose figures changed are written (``_put``). Beat runs it every minute, and every dashboard
-  selector runs it before it reads (one cheap read when nothing changed), so the figures are always the
-  raw rows'.
+  indexed range reads per day, and only the summary rows whose figures changed are written (``_put``).
+  Beat runs it every minute, and every dashboard selector runs it before it reads (one cheap read when
+  nothing changed), so the figures are always the raw rows'.
 - What depends on the moment of viewing (a first response or a refund deadline passed unanswered) is not
   stored: those few open rows are counted live, through partial indexes.
 
