@@ -679,9 +679,9 @@ def _record_result(refund_id: int, attempt: int, result: providers.RefundResult)
             if done is not None:
                 if not done.claim_moved:  # the ORM path records why the claim could not follow
                     _claim_follow(Refund.objects.get(pk=refund_id))
-                _email_refund_sent(
-                    done.claim, done.currency, done.total, done.lines, send_here=True, last_email=done.last_email
-                )
+                # The thread's last email was read by the success statement: no query for it here.
+                thread = notifications.thread_headers(done.claim, last_email=done.last_email)
+                _email_refund_sent(done.claim, done.currency, done.total, done.lines, send_here=True, thread=thread)
                 return "succeeded"
         # Not processing any more (succeeded by another attempt, failed meanwhile), a manual payment awaited,
         # or not on PostgreSQL.
@@ -742,13 +742,21 @@ def _succeed(
 
 
 def _email_refund_sent(
-    claim: Claim, currency: str, total: Decimal, lines: Iterable[RefundLine], *, send_here: bool, **thread
+    claim: Claim,
+    currency: str,
+    total: Decimal,
+    lines: Iterable[RefundLine],
+    *,
+    send_here: bool,
+    thread: dict | None = None,
 ) -> None:
+    """``thread``: the email's thread headers when the caller has them (``notifications.thread_headers``);
+    None reads them."""
     notifications.email_customer(
         claim=claim,
         template="refund_sent",
         send_here=send_here,
-        thread=notifications.thread_headers(claim, **thread),
+        thread=thread,
         currency=currency,
         lines=[
             {
