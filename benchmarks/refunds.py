@@ -1,8 +1,9 @@
 """Refund execution benchmark: N approved refunds through a real Celery worker against the Stripe fake.
 
 In one run, with one worker subprocess (``celery -A backoffice worker``) on Redis:
-1. N no-op tasks (Celery's built-in ``celery.accumulate``) are published and timed
-   until the broker holds none, queued or unacknowledged: the worker's bare rate;
+1. M no-op tasks (Celery's built-in ``celery.accumulate``, 3,000 by default: a phase of a few seconds,
+   where a few hundred took under a second and their rate swung by a fifth between runs) are published
+   and timed until the broker holds none, queued or unacknowledged: the worker's bare rate;
 2. N approved refunds get one ``execute_refund`` each, timed until every refund is
    succeeded, every customer's ``refund_sent`` email is sent (Django's dummy backend)
    and the broker is drained. Each execution locks the row twice, commits twice,
@@ -10,7 +11,7 @@ In one run, with one worker subprocess (``celery -A backoffice worker``) on Redi
    marks the claim refunded and writes the email, then sends it once that commits
    (the email row's own lock and commit). Any task that would queue more work (a
    ``send_email`` after a failed send, a retry) is waited for too.
-It prints both rates and their ratio. See benchmarks/README.md.
+It prints both rates and their ratio (no-op tasks a second over refunds a second). See benchmarks/README.md.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rma_bench \\
         .venv/bin/python benchmarks/refunds.py --refunds 500 --concurrency 4
@@ -32,6 +33,12 @@ DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--refunds", type=int, default=300, help="approved refunds executed in the timed run")
+    parser.add_argument(
+        "--noops",
+        type=int,
+        default=3000,
+        help="no-op tasks timed for the reference rate (a longer phase, a steadier rate)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="worker processes (prefork)")
     parser.add_argument("--pool", default="prefork", choices=("prefork", "solo"))
     parser.add_argument(
@@ -42,8 +49,8 @@ def parse_args():
     )
     parser.add_argument("--force", action="store_true", help="run on a database whose name lacks 'bench'")
     args = parser.parse_args()
-    if args.refunds < 1 or args.concurrency < 1:
-        parser.error("--refunds and --concurrency must be at least 1")
+    if min(args.refunds, args.noops, args.concurrency) < 1:
+        parser.error("--refunds, --noops and --concurrency must be at least 1")
     return args
 
 
@@ -105,7 +112,7 @@ def main() -> None:
         drain(client, worker)
 
         started = time.perf_counter()
-        publish_noops(app, n)
+        publish_noops(app, args.noops)
         drain(client, worker)
         noop_s = time.perf_counter() - started
 
@@ -150,9 +157,9 @@ def main() -> None:
     print()
     rows = [
         ("", "tasks", "seconds", "per second"),
-        ("no-op task (celery.accumulate)", n, f"{noop_s:.2f}", f"{n / noop_s:,.0f}"),
+        ("no-op task (celery.accumulate)", args.noops, f"{noop_s:.2f}", f"{args.noops / noop_s:,.0f}"),
         ("execute_refund (+ its email sent)", n, f"{refund_s:.2f}", f"{n / refund_s:,.1f}"),
-        ("ratio no-op / refund", "", "", f"{refund_s / noop_s:.1f}×"),
+        ("ratio no-op / refund", "", "", f"{(args.noops / noop_s) / (n / refund_s):.1f}×"),
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
     for number, row in enumerate(rows):
