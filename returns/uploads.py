@@ -75,7 +75,8 @@ class CheckedFile:
         return "evidence" + EXTENSIONS[self.content_type]
 
 
-PHOTOS = "JPEG, PNG, WebP or HEIC photos"
+PHOTO_TYPES = "JPEG, PNG, WebP or HEIC"
+PHOTOS = f"{PHOTO_TYPES} photos"
 
 
 def check_evidence(upload, *, videos: bool = True) -> CheckedFile:
@@ -87,7 +88,7 @@ def check_evidence(upload, *, videos: bool = True) -> CheckedFile:
     upload.seek(0)
     video_type = _video_type(head)
     if video_type and not videos:
-        raise RejectedUpload(f"“{name}” is a video; only photos are taken here ({PHOTOS}).")
+        raise RejectedUpload(f"“{name}” is a video; this page takes photos only ({PHOTO_TYPES}).")
     if video_type:
         _refuse_if_larger(upload, name, settings.EVIDENCE_MAX_VIDEO_BYTES)
         return CheckedFile(_clean_video(upload, name), EvidenceKind.VIDEO, video_type, name, upload.size)

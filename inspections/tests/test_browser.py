@@ -6,6 +6,10 @@ from inspections.models import Inspection, Outcome
 from inspections.tests.conftest import approved_claim
 from returns.models import Claim, ClaimStatus, ClaimType
 from returns.tests.factories import ROLES, staff_user
+from shipments.models import ReturnParcel
+
+# The smallest ISO base media file a browser would send as a video: an ftyp box, then an empty moov.
+MP4 = b"\x00\x00\x00\x10ftypmp42\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,3 +51,40 @@ def test_warehouse_receives_inspects_and_sees_the_claim_inspected(page, live_ser
     inspection = Inspection.objects.get(claim_item__claim=claim)
     assert (inspection.outcome, inspection.inspector.username) == (Outcome.FULL_REFUND, "warehouse")
     assert claim.events.filter(action="inspect").count() == 1
+
+
+def test_the_receiving_page_refuses_a_pdf_and_a_video_naming_photos_only_in_chromium(
+    page, live_server, django_user_model, shoot
+):
+    agent = staff_user(django_user_model, "cs", ROLES["cs"])
+    staff_user(django_user_model, "warehouse", ROLES["warehouse"])
+    claim = approved_claim(agent, claim_type=ClaimType.NO_REASON)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "warehouse")
+    page.fill("#id_password", "pw-warehouse")
+    page.click("#login-form [type=submit]")
+
+    page.goto(f"{live_server.url}/admin/shipments/returnparcel/receive/")
+    page.fill("#id_code", claim.rma_number)
+    page.select_option("#id_condition", "box_damaged")
+    page.fill("#id_note", "Dented on two sides.")
+    page.set_input_files(
+        "#id_photos",
+        [
+            {"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 not a photo"},
+            {"name": "unboxing.mp4", "mimeType": "video/mp4", "buffer": MP4},
+        ],
+    )
+    page.click("#receive-form [type=submit]")
+
+    errors = page.locator("#receive-form").inner_text()
+    assert "“invoice.pdf” is not a photo we can read; we accept JPEG, PNG, WebP or HEIC photos." in errors
+    assert "“unboxing.mp4” is a video; this page takes photos only (JPEG, PNG, WebP or HEIC)." in errors
+    assert "MP4" not in errors and "MOV" not in errors
+    # What was typed is still there for the second try; nothing was recorded.
+    assert page.input_value("#id_code") == claim.rma_number
+    assert page.input_value("#id_condition") == "box_damaged"
+    assert page.input_value("#id_note") == "Dented on two sides."
+    shoot(page, "receive-refused-photos")
+    assert not ReturnParcel.objects.exists()
+    assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.APPROVED

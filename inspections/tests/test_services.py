@@ -651,7 +651,7 @@ def test_a_video_is_refused_as_an_inspection_photo(received_claim, warehouse_use
     inspection = inspect(claim, warehouse_user)
     mp4 = b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov"
 
-    with pytest.raises(uploads.RejectedUpload, match="is a video; only photos are taken here"):
+    with pytest.raises(uploads.RejectedUpload, match="is a video; this page takes photos only"):
         services.inspection_photo_add(
             inspection_id=inspection.pk, by=warehouse_user, upload=SimpleUploadedFile("clip.mp4", mp4)
         )

@@ -247,7 +247,7 @@ def test_a_photos_only_page_refuses_a_video_as_a_video_before_its_size_and_names
     with pytest.raises(uploads.RejectedUpload) as text:
         uploads.check_evidence(upload("notes.jpg", b"Hello, this is not a photo.\n"), videos=False)
 
-    assert str(video.value) == "“unboxing.mp4” is a video; only photos are taken here (JPEG, PNG, WebP or HEIC photos)."
+    assert str(video.value) == "“unboxing.mp4” is a video; this page takes photos only (JPEG, PNG, WebP or HEIC)."
     assert str(text.value) == "“notes.jpg” is not a photo we can read; we accept JPEG, PNG, WebP or HEIC photos."
 
 

@@ -349,7 +349,7 @@ def test_video_is_refused_as_a_parcel_photo(cs, warehouse_user):
         "unboxing.mp4", b"\x00\x00\x00\x10ftypmp42\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov", content_type="video/mp4"
     )
 
-    refusal = "“unboxing.mp4” is a video; only photos are taken here (JPEG, PNG, WebP or HEIC photos)."
+    refusal = "“unboxing.mp4” is a video; this page takes photos only (JPEG, PNG, WebP or HEIC)."
     with pytest.raises(uploads.RejectedUpload, match=f"^{re.escape(refusal)}$"):
         receive(claim.rma_number, warehouse_user, photos=[video])
 
