@@ -15,17 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_warehouse_receives_inspects_and_sees_the_claim_inspected(page, live_server, django_user_model, tmp_path):
-    agent = staff_user(django_user_model, "cs", ROLES["cs"])
-    staff_user(django_user_model, "warehouse", ROLES["warehouse"])
-    claim = approved_claim(agent, claim_type=ClaimType.NO_REASON)
-
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "warehouse")
-    page.fill("#id_password", "pw-warehouse")
-    page.click("#login-form [type=submit]")
+    claim = warehouse_at_the_bench(page, live_server, django_user_model)
 
     # The bench: scan the RMA number and press Enter.
-    page.goto(f"{live_server.url}/admin/shipments/returnparcel/receive/")
     page.fill("#id_code", claim.rma_number)
     page.press("#id_code", "Enter")
     page.wait_for_selector(f"text={claim.rma_number} received")
@@ -56,15 +48,8 @@ def test_warehouse_receives_inspects_and_sees_the_claim_inspected(page, live_ser
 def test_the_receiving_page_refuses_a_pdf_and_a_video_naming_photos_only_in_chromium(
     page, live_server, django_user_model, shoot
 ):
-    agent = staff_user(django_user_model, "cs", ROLES["cs"])
-    staff_user(django_user_model, "warehouse", ROLES["warehouse"])
-    claim = approved_claim(agent, claim_type=ClaimType.NO_REASON)
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "warehouse")
-    page.fill("#id_password", "pw-warehouse")
-    page.click("#login-form [type=submit]")
+    claim = warehouse_at_the_bench(page, live_server, django_user_model)
 
-    page.goto(f"{live_server.url}/admin/shipments/returnparcel/receive/")
     page.fill("#id_code", claim.rma_number)
     page.select_option("#id_condition", "box_damaged")
     page.fill("#id_note", "Dented on two sides.")
@@ -88,3 +73,16 @@ def test_the_receiving_page_refuses_a_pdf_and_a_video_naming_photos_only_in_chro
     shoot(page, "receive-refused-photos")
     assert not ReturnParcel.objects.exists()
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.APPROVED
+
+
+def warehouse_at_the_bench(page, live_server, django_user_model):
+    """A claim approved by customer service, and the warehouse logged in on the receiving page."""
+    agent = staff_user(django_user_model, "cs", ROLES["cs"])
+    staff_user(django_user_model, "warehouse", ROLES["warehouse"])
+    claim = approved_claim(agent, claim_type=ClaimType.NO_REASON)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "warehouse")
+    page.fill("#id_password", "pw-warehouse")
+    page.click("#login-form [type=submit]")
+    page.goto(f"{live_server.url}/admin/shipments/returnparcel/receive/")
+    return claim
