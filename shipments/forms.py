@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from returns import uploads
 from shipments.models import ParcelCondition
 
 PHOTO_ACCEPT = "image/jpeg,image/png,image/webp,image/heic,.heic"
@@ -60,7 +61,7 @@ class ReceiveForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
     carrier = forms.CharField(max_length=64, required=False, help_text="From the parcel's label, if readable.")
     tracking_number = forms.CharField(max_length=64, required=False)
-    photos = MultiplePhotoField(help_text="JPEG, PNG, WebP or HEIC photos.")
+    photos = MultiplePhotoField(help_text=f"{uploads.PHOTOS}.")
 
 
 class AttachForm(forms.Form):
