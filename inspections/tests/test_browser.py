@@ -18,13 +18,10 @@ def test_warehouse_receives_inspects_and_sees_the_claim_inspected(page, live_ser
     claim = warehouse_at_the_bench(page, live_server, django_user_model)
 
     # The bench: scan the RMA number and press Enter.
-    page.fill("#id_code", claim.rma_number)
-    page.press("#id_code", "Enter")
-    page.wait_for_selector(f"text={claim.rma_number} received")
+    scan_and_receive(page, claim)
 
     # The queue, then the item's inspection form.
-    page.goto(f"{live_server.url}/admin/inspections/inspection/queue/")
-    row = page.locator("#inspection-queue tr.queue-row", has_text=claim.rma_number)
+    row = queue_row(page, live_server, claim)
     assert row.locator("td.days-waiting").inner_text() == "0"
     row.locator("td a", has_text=" × ").first.click()
     for name in ("is_new_unused", "no_installation_marks", "original_packaging_sealed", "label_present"):
@@ -75,6 +72,25 @@ def test_the_receiving_page_refuses_a_pdf_and_a_video_naming_photos_only_in_chro
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.APPROVED
 
 
+def test_the_inspection_form_refuses_a_video_as_a_photo_and_keeps_the_findings_in_chromium(
+    page, live_server, django_user_model, shoot
+):
+    claim = warehouse_at_the_bench(page, live_server, django_user_model)
+    scan_and_receive(page, claim)
+    queue_row(page, live_server, claim).locator("td a", has_text=" × ").first.click()
+    page.fill("#id_findings", "Sealed, label on.")
+    page.set_input_files("#id_photos", [{"name": "clip.mp4", "mimeType": "video/mp4", "buffer": MP4}])
+    page.click("#save")
+
+    page.wait_for_selector("text=Not stored:")
+    messages = page.locator("body").inner_text()
+    assert "Not stored: “clip.mp4” is a video; this page takes photos only (JPEG, PNG, WebP or HEIC)." in messages
+    assert page.input_value("#id_findings") == "Sealed, label on."  # the findings were saved
+    shoot(page, "inspection-refused-video")
+    inspection = Inspection.objects.get(claim_item__claim=claim)
+    assert inspection.findings == "Sealed, label on." and not inspection.photos.exists()
+
+
 def warehouse_at_the_bench(page, live_server, django_user_model):
     """A claim approved by customer service, and the warehouse logged in on the receiving page."""
     agent = staff_user(django_user_model, "cs", ROLES["cs"])
@@ -86,3 +102,15 @@ def warehouse_at_the_bench(page, live_server, django_user_model):
     page.click("#login-form [type=submit]")
     page.goto(f"{live_server.url}/admin/shipments/returnparcel/receive/")
     return claim
+
+
+def scan_and_receive(page, claim) -> None:
+    page.fill("#id_code", claim.rma_number)
+    page.press("#id_code", "Enter")
+    page.wait_for_selector(f"text={claim.rma_number} received")
+
+
+def queue_row(page, live_server, claim):
+    """The claim's row in the inspection queue."""
+    page.goto(f"{live_server.url}/admin/inspections/inspection/queue/")
+    return page.locator("#inspection-queue tr.queue-row", has_text=claim.rma_number)
