@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from returns.models import Claim, Evidence
 
@@ -59,7 +60,7 @@ class InboundMessage(models.Model):
     message_id = models.CharField("Message-ID", max_length=255, unique=True)
     in_reply_to = models.TextField(blank=True)
     references = models.TextField(blank=True)
-    sender_email = models.CharField("from (address)", max_length=254, blank=True, db_index=True)
+    sender_email = models.CharField("from (address)", max_length=254, blank=True)  # indexed in any case: Meta
     sender_name = models.CharField("from (name)", max_length=255, blank=True)
     # The From header as it came, for a sender that is not an address.
     sender_raw = models.TextField("from (as written)", blank=True)
@@ -95,6 +96,8 @@ class InboundMessage(models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "-id"], name="inbound_message_state_recent"),
+            # The messages' search by sender, in any case (``sender_email__iexact``).
+            models.Index(Upper("sender_email"), name="inbound_sender_any_case"),
             models.Index(
                 fields=["claim", "arrived_at"], condition=Q(claim__isnull=False), name="inbound_message_claim"
             ),

@@ -109,9 +109,14 @@ class InspectionAdmin(ServiceOnlyAdmin):
     list_filter = ("outcome", "proposed_outcome")
     list_select_related = ("claim_item__claim", "claim_item__order_line__product", "inspector")
     show_full_result_count = False
+    # get_search_results(): the claim's RMA number as stored (capitals), which its unique index serves.
     search_fields = ("=claim_item__claim__rma_number",)
     search_help_text = "An RMA number, exactly."
     change_list_template = "admin/inspections/inspection/change_list.html"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(claim_item__claim__rma_number=term.upper()), False) if term else (queryset, False)
 
     @admin.display(description="item")
     def claim_item_link(self, inspection):

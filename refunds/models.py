@@ -86,7 +86,8 @@ class Provider(models.TextChoices):
 
 
 class Refund(models.Model):
-    claim = models.ForeignKey(Claim, related_name="refunds", on_delete=models.PROTECT)
+    # No index of its own: ``refund_unique_claim_purpose`` (claim, purpose) serves every lookup by claim.
+    claim = models.ForeignKey(Claim, related_name="refunds", on_delete=models.PROTECT, db_index=False)
     purpose = models.CharField(max_length=16, choices=RefundPurpose.choices)
     # Stable for the refund's life: the provider's idempotency key is derived from it
     # (``idempotency_key``), so no retry, redelivery or second click can pay twice.

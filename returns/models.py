@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_noop as _
 
 from core.events import Event
@@ -58,7 +59,7 @@ class ReceivedDateSource(models.TextChoices):
 
 class Order(models.Model):
     number = models.CharField("order number", max_length=64, unique=True)
-    customer_email = models.EmailField(db_index=True)
+    customer_email = models.EmailField()
     customer_name = models.CharField(max_length=255)
     # Every policy window counts from this day; unknown until a source gives it. It changes
     # only through ``returns.services.order_set_received_on`` (who, old and new day, source, reason).
@@ -88,6 +89,13 @@ class Order(models.Model):
                 "change_received_date_after_approval",
                 "Can change an order's received date after a claim on it was approved",
             ),
+        ]
+        # An order is looked up by number and email as the customer or a person types them, in any case
+        # (``number__iexact``, ``customer_email__iexact``: the portal, the inbox, the orders' search), which
+        # PostgreSQL reads as ``upper(column)``: only an index on that expression serves it.
+        indexes = [
+            models.Index(Upper("number"), name="order_number_any_case"),
+            models.Index(Upper("customer_email"), name="order_email_any_case"),
         ]
 
     def __str__(self):
@@ -216,9 +224,9 @@ def new_reply_token() -> str:
 
 class Claim(models.Model):
     order = models.ForeignKey(Order, related_name="claims", on_delete=models.PROTECT)
-    # Copied from the order so the admin's search is one indexed OR on one table.
-    order_number = models.CharField("order number", max_length=64, db_index=True)
-    customer_email = models.EmailField(db_index=True)
+    # Copied from the order so the admin's search is one indexed OR on one table (indexes in Meta).
+    order_number = models.CharField("order number", max_length=64)
+    customer_email = models.EmailField()
     claim_type = models.CharField("type", max_length=16, choices=ClaimType.choices)
     doa_reason = models.CharField("DOA reason", max_length=16, choices=DoaReason.choices, blank=True)
     description = models.TextField("customer's description")
@@ -259,7 +267,7 @@ class Claim(models.Model):
     # --- The claim's email thread (inbox, docs/inbox.md) ---
     # In the Reply-To of every email to the customer (support+<token>@…): their reply finds this claim.
     # Unguessable, so a stranger cannot write into someone's claim by its number.
-    reply_token = models.CharField(max_length=24, unique=True, default=new_reply_token, editable=False)
+    reply_token = models.CharField(max_length=24, default=new_reply_token, editable=False)  # unique: Meta
     # The customer's last email on this claim and its References: our next email threads with it.
     customer_last_message_id = models.CharField(max_length=255, blank=True, db_default="")
     customer_thread_references = models.TextField(blank=True, db_default="")
@@ -273,6 +281,11 @@ class Claim(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-id"], name="claim_status_recent"),
+            # The search's exact matches (``backoffice.search``, the claim list). One plain index each: the
+            # ``db_index`` of a text column also builds a second, ``varchar_pattern_ops`` one for ``LIKE``,
+            # which no lookup here makes and every non-HOT update of a claim (a status change) writes.
+            models.Index(fields=["order_number"], name="claim_order_number"),
+            models.Index(fields=["customer_email"], name="claim_customer_email"),
             # The dashboard and the "made" filter select claims by when they arrived.
             models.Index(fields=["submitted_at"], name="claim_submitted_at"),
             # The dashboard's live count of claims still unanswered (backoffice/summaries.py): a few rows.
@@ -304,6 +317,8 @@ class Claim(models.Model):
                 condition=Q(is_returnless=False) | Q(doa_reason=DoaReason.MISSING_ITEM),
                 name="claim_returnless_only_missing_item",
             ),
+            # A constraint, not ``unique=True``: the same unique index without the ``LIKE`` one beside it.
+            models.UniqueConstraint(fields=["reply_token"], name="claim_unique_reply_token"),
         ]
 
     def __str__(self):
@@ -541,6 +556,8 @@ class OutboundEmail(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["updated_at"], condition=Q(status="ready"), name="email_ready_by_age"),
+            # The emails' search (``=to``: the address in any case).
+            models.Index(Upper("to"), name="email_to_any_case"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -45,6 +45,8 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["store_order_id", "status"], name="stores_delivery_order_status"),
             models.Index(fields=["status", "updated_at"], name="stores_delivery_status_updated"),
+            # The deliveries' search by our order number.
+            models.Index(fields=["order_number"], name="stores_delivery_order_number"),
         ]
 
     def __str__(self):

@@ -115,9 +115,11 @@ class ReplacementAdmin(ServiceOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(
-            Q(faulty_serial=term) | Q(replacement_serial=term) | Q(claim__rma_number=term.upper())
-        ), False
+        # One indexed read per column, their ids united: an OR across the join to the claim would make
+        # PostgreSQL read every replacement.
+        serials = Replacement.objects.filter(Q(faulty_serial=term) | Q(replacement_serial=term)).values("pk")
+        of_claim = Replacement.objects.filter(claim__rma_number=term.upper()).values("pk")
+        return queryset.filter(pk__in=serials.union(of_claim)), False
 
     def get_urls(self):
         own = [

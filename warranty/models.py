@@ -38,8 +38,9 @@ class Replacement(models.Model):
     claim_item = models.OneToOneField(ClaimItem, related_name="replacement", on_delete=models.PROTECT)
     kind = models.CharField(max_length=16, choices=ReplacementKind.choices)
     part_description = models.CharField("part", max_length=255, blank=True)
-    faulty_serial = models.CharField("faulty serial", max_length=64, blank=True, db_index=True)
-    replacement_serial = models.CharField("replacement serial", max_length=64, blank=True, db_index=True)
+    # Looked up exactly (as typed, or in capitals): plain indexes in Meta, not ``db_index``'s pair.
+    faulty_serial = models.CharField("faulty serial", max_length=64, blank=True)
+    replacement_serial = models.CharField("replacement serial", max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=ReplacementStatus.choices, default=ReplacementStatus.PROPOSED)
     reason = models.TextField("why proposed", blank=True)
     proposed_by = models.ForeignKey(
@@ -64,7 +65,11 @@ class Replacement(models.Model):
     class Meta:
         ordering = ["-id"]
         permissions = [("approve_replacement", "Can approve or cancel warranty replacements")]
-        indexes = [models.Index(fields=["status", "-id"], name="replacement_status_recent")]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="replacement_status_recent"),
+            models.Index(fields=["faulty_serial"], name="replacement_faulty_serial"),
+            models.Index(fields=["replacement_serial"], name="replacement_serial"),
+        ]
         constraints = [
             # A unit goes out once: no two live replacements carry the same serial.
             models.UniqueConstraint(

@@ -68,5 +68,5 @@ def test_the_search_is_one_query_of_index_lookups(claims):
 
     assert found == [claims] and len(captured) == 1
     assert "Seq Scan" not in plan, plan
-    for index in ("claim_item_serial", "outbound_tracking", "returns_claim_pkey", "warranty_replacement_faulty"):
+    for index in ("claim_item_serial", "outbound_tracking", "returns_claim_pkey", "replacement_faulty_serial"):
         assert index in plan, (index, plan)

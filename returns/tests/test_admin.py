@@ -178,8 +178,8 @@ def test_claim_search_can_use_an_index(client, cs):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = queryset.explain()
     assert "Seq Scan" not in plan, plan
-    # one index lookup per searched column (backoffice/search.py); which of a column's indexes (plain or
-    # ``_like``) and how the claims are then read is the planner's choice
+    # one index lookup per searched column (backoffice/search.py); which of the RMA number's two indexes
+    # (unique, ``_like``) and how the claims are then read is the planner's choice
     for column in ("rma_number", "order_number", "customer_email", "tracking_number", "serial_number"):
         assert f"Index Cond: (({column})" in plan, (column, plan)
 
