@@ -276,6 +276,7 @@ class InspectionAdmin(ServiceOnlyAdmin):
             "can_complete": can_edit and user.has_perm(services.COMPLETE),
             "can_add_photos": can_edit and user.has_perm(services.ADD_PHOTO),
             "photo_accept": PHOTO_ACCEPT,
+            "photo_types": uploads.PHOTO_TYPES,
             "claim_type_needs": ", ".join(outcomes.LABELS[name] for name in outcomes.NEEDED[claim.claim_type]),
         }
         return TemplateResponse(request, "admin/inspections/inspection/form.html", context, status=status)

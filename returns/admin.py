@@ -554,7 +554,7 @@ class ClaimAdmin(ModelAdmin):
                 "electronic": category_words(claim.is_electronic),
             },
             "can_add_evidence": request.user.has_perm("returns.add_evidence"),
-            "accepted_formats": "JPEG, PNG, WebP, HEIC photos; MP4, MOV videos",
+            "accepted_formats": uploads.EVIDENCE,
             "claim_made_at": format_instant(claim.submitted_at),
             "submitted_at_form": SubmittedAtForm(initial=SubmittedAtForm.initial_for(claim)),
             "submitted_at_refusal": services.claim_submitted_at_refusal(claim=claim, by=request.user),

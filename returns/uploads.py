@@ -75,8 +75,10 @@ class CheckedFile:
         return "evidence" + EXTENSIONS[self.content_type]
 
 
+# What the pages accept, in the words their help texts and refusals use.
 PHOTO_TYPES = "JPEG, PNG, WebP or HEIC"
 PHOTOS = f"{PHOTO_TYPES} photos"
+EVIDENCE = f"{PHOTOS}, or MP4 or MOV videos"
 
 
 def check_evidence(upload, *, videos: bool = True) -> CheckedFile:
@@ -129,7 +131,7 @@ def _mb(size: int) -> str:
 
 
 def _clean_photo(data: bytes, name: str, videos: bool) -> tuple[bytes, str]:
-    accepted = f"{PHOTOS}, or MP4 or MOV videos" if videos else PHOTOS
+    accepted = EVIDENCE if videos else PHOTOS
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse both.

@@ -174,6 +174,7 @@ def test_form_shows_the_checklist_as_yes_no_not_checked(client, warehouse_user, 
     assert 'name="human_or_physical_damage"' in html
     assert 'value="complete"' in html
     assert 'name="photos"' in html
+    assert "JPEG, PNG, WebP or HEIC; stored when you save." in html  # photos only: no video named
 
 
 def test_warranty_form_asks_only_the_warrantys_questions(client, warehouse_user, received_claim):

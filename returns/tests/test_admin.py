@@ -194,6 +194,8 @@ def test_claim_page_shows_verdict_buttons_and_history(client, cs):
     html = response.content.decode()
     assert "Eligible: claim made" in html
     assert "No photo of the whole package is attached" in html
+    # the upload's help in the words its refusals use (returns.uploads.EVIDENCE)
+    assert "JPEG, PNG, WebP or HEIC photos, or MP4 or MOV videos." in html
     assert [a["transition"].action for a in response.context["claim_actions"]] == [
         "ask_for_information",
         "resolve",
