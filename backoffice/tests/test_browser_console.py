@@ -218,3 +218,35 @@ def test_the_claim_and_order_lists_show_the_received_date_short_with_the_sentenc
         assert "company calendar" in cell.get_attribute("title")
         assert "company calendar" not in cell.inner_text()  # the sentence is the tooltip, not the cell
         shoot(page, f"console-list-{name}")
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "term"),
+    [
+        ("orders", "/admin/returns/order/", "email"),  # the customer's email in capitals
+        ("orders", "/admin/returns/order/", "order"),
+        ("emails", "/admin/returns/outboundemail/", "email"),
+        ("inspections", "/admin/inspections/inspection/", "rma"),  # the RMA number in lower case
+    ],
+)
+def test_the_lists_search_boxes_find_exactly_in_any_case(page, live_server, staff, work, shoot, name, url, term):
+    """The searches that now read indexes (an order, an email sent, an inspection) still find what a person
+    types, whatever its case, and only that."""
+    claim = work["refunded"]
+    term = {
+        "email": claim.customer_email.upper(),
+        "order": claim.order_number,
+        "rma": claim.rma_number.lower(),
+    }[term]
+    log_in(page, live_server, staff["manager"])
+    page.goto(f"{live_server.url}{url}")
+    page.fill("#searchbar", term)
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() >= 1
+    for row in range(rows.count()):
+        text = rows.nth(row).inner_text()
+        assert claim.order_number in text or claim.customer_email in text or claim.rma_number in text, text
+    shoot(page, f"console-search-{name}")
