@@ -1,5 +1,5 @@
-"""The back-office's own rows: exports stored for their owner until their lifetime ends, heartbeats, and the
-dashboard's daily summaries (``backoffice/summaries.py``) with the log of days to count again.
+"""The back-office's own rows: exports stored for their owner until their lifetime ends, heartbeats, the last
+"needs attention" check, and the dashboard's daily summaries (``backoffice/summaries.py``) with the log of days to count again.
 
 Summaries are derived data only, never typed: ``summaries.sweep()`` recounts a day's rows from the raw
 claims, refunds and orders, and ``manage.py rebuild_summaries`` recounts them all. A row with no
@@ -38,6 +38,23 @@ class Heartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} at {self.at.isoformat()}"
+
+
+class AttentionCheck(models.Model):
+    """The last run of ``reconcile.needs_attention`` (by the reconcile beat task, or a person's "Check again").
+
+    Each of its checks reads whole tables (every refunded claim, every order line refunded), seconds at a
+    million claims: the "Needs attention" page shows this row instead of running them (issue 17). Only the
+    newest is kept.
+    """
+
+    checked_at = models.DateTimeField()
+    took_ms = models.PositiveIntegerField()
+    # [{"kind", "subject", "url", "problem"}]: ``reconcile.Mismatch`` as found.
+    items = models.JSONField(default=list)
+
+    def __str__(self):
+        return f"attention check at {self.checked_at.isoformat()}: {len(self.items)} item(s)"
 
 
 class SummaryDirty(models.Model):

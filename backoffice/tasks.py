@@ -25,10 +25,13 @@ def propose_missing_refunds() -> int:
 
 @shared_task
 def reconcile() -> dict:
-    """Heal money and state that disagree, as the system (``backoffice.reconcile``)."""
-    from backoffice.reconcile import reconcile_sweep
+    """Heal money and state that disagree, as the system, then store what is left for a person
+    (``backoffice.reconcile``)."""
+    from backoffice.reconcile import attention_check, reconcile_sweep
 
-    return reconcile_sweep()
+    healed = reconcile_sweep()
+    attention_check()
+    return healed
 
 
 @shared_task

@@ -5,8 +5,11 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
@@ -16,6 +19,7 @@ from backoffice import charts, dashboard, reconcile
 from backoffice.access import is_manager
 from backoffice.filters import span_value
 from returns import money
+from returns.instants import format_instant
 from returns.models import ClaimType
 
 
@@ -318,13 +322,31 @@ def _approval_to_refund(filters):
     return _chart("approval-to-refund", "Average days from approval to refund", svg, url, note=note, empty=not weeks)
 
 
+# A person's "Check again" queues at most one reconciliation a minute, however often it is clicked.
+ATTENTION_ASKED_KEY = "attention:check-asked"
+
+
 def attention_view(request):
-    """/admin/attention/: money and state that disagree and need a person (``backoffice.reconcile``)."""
+    """/admin/attention/: money and state that disagree and need a person, as the last check found them
+    (``backoffice.reconcile``). POST: check again now (the reconcile task, as the system)."""
     if not request.user.has_perm("returns.view_claim"):
         raise PermissionDenied
+    if request.method == "POST":
+        from backoffice import tasks
+
+        if cache.add(ATTENTION_ASKED_KEY, 1, timeout=60):
+            transaction.on_commit(tasks.reconcile.delay, robust=True)
+            messages.info(request, "Checking again. The list is replaced when the check ends: reload in a minute.")
+        else:
+            messages.info(request, "A check was asked for less than a minute ago: reload in a moment.")
+        return HttpResponseRedirect(request.path)
+    check = reconcile.last_attention_check()
     context = {
         **admin.site.each_context(request),
         "title": "Needs attention",
-        "mismatches": reconcile.needs_attention(),
+        "mismatches": [reconcile.Mismatch(**item) for item in check.items],
+        "checked_at": format_instant(check.checked_at),
+        "check_seconds": f"{check.took_ms / 1000:.1f}",
+        "every_minutes": settings.CELERY_BEAT_SCHEDULE["reconcile"]["schedule"] // 60,
     }
     return TemplateResponse(request, "admin/attention.html", context)

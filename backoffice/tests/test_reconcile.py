@@ -3,11 +3,14 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
 from backoffice import reconcile
+from backoffice.models import AttentionCheck
 from backoffice.tasks import reconcile as reconcile_task
+from backoffice.views import ATTENTION_ASKED_KEY
 from inspections.services import inspection_propose_refund
 from refunds.models import Refund, RefundStatus
 from refunds.tests.conftest import finance_user, inspected_claim
@@ -155,3 +158,58 @@ def test_the_outbound_parcel_page_refuses_to_ship_a_replacement_parcel(client, i
     parcel.refresh_from_db()
     assert (parcel.shipped_at, parcel.tracking_number) == (None, "")
     assert not claim.events.filter(action="outbound_shipped").exists()
+
+
+# --- The page shows the last check, not a scan of the tables (issue 17) ---------------------------------------
+
+
+def test_the_page_shows_the_stored_check_without_running_one(client, cs, inspector, monkeypatch):
+    refund = succeeded_refund_behind_its_claim(inspector, ClaimStatus.CANCELLED)
+    check = reconcile.attention_check()
+    AttentionCheck.objects.filter(pk=check.pk).update(took_ms=1234)
+
+    def scan():
+        raise AssertionError("the page ran the checks")
+
+    monkeypatch.setattr(reconcile, "needs_attention", scan)
+    client.force_login(cs)
+    html = client.get(reverse("attention")).content.decode()
+
+    assert str(refund.claim) in html and "paid 49.90 USD, but the claim is cancelled" in html
+    assert "Last checked " in html and "(the check took 1.2 s)" in html
+    assert "every 10 minutes" in html
+
+
+def test_the_reconcile_task_stores_its_check_and_keeps_only_the_newest(inspector):
+    reconcile_task()
+    refund = succeeded_refund_behind_its_claim(inspector, ClaimStatus.CANCELLED)
+    assert AttentionCheck.objects.get().items == []  # the first run found nothing
+
+    reconcile_task()
+
+    [check] = AttentionCheck.objects.all()
+    assert [(item["kind"], item["subject"]) for item in check.items] == [("refund_claim", str(refund.claim))]
+    assert [reconcile.Mismatch(**item) for item in check.items] == reconcile.needs_attention()
+
+
+def test_check_again_queues_one_reconciliation_a_minute(
+    client, cs, inspector, monkeypatch, django_capture_on_commit_callbacks
+):
+    cache.delete(ATTENTION_ASKED_KEY)
+    queued = []
+    monkeypatch.setattr(reconcile_task, "delay", lambda: queued.append("reconcile"))
+    client.force_login(cs)
+    assert "Nothing needs attention." in client.get(reverse("attention")).content.decode()  # the first check
+    refund = succeeded_refund_behind_its_claim(inspector, ClaimStatus.CANCELLED)
+    assert str(refund.claim) not in client.get(reverse("attention")).content.decode()  # not checked since
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(reverse("attention"), follow=True)
+        second = client.post(reverse("attention"), follow=True)
+
+    assert queued == ["reconcile"]
+    assert "Checking again." in first.content.decode()
+    assert "A check was asked for less than a minute ago" in second.content.decode()
+    reconcile_task()  # what the worker runs
+    assert str(refund.claim) in client.get(reverse("attention")).content.decode()
+    cache.delete(ATTENTION_ASKED_KEY)

@@ -59,7 +59,10 @@ def test_agent_claims_one_of_three_units_then_joins_the_customers_second_email_t
 
 
 def test_needs_attention_page_in_chromium(page, live_server, django_user_model, shoot):
+    from django.core.cache import cache
+
     from backoffice.tests.test_reconcile import succeeded_refund_behind_its_claim
+    from backoffice.views import ATTENTION_ASKED_KEY
     from returns.models import ClaimStatus
 
     staff_user(django_user_model, "cs", ROLES["cs"])
@@ -73,4 +76,10 @@ def test_needs_attention_page_in_chromium(page, live_server, django_user_model, 
     row = page.locator("#attention tbody tr").first
     assert str(refund.claim) in row.inner_text()
     assert "but the claim is cancelled" in row.inner_text()
+    assert "Last checked" in page.locator("#attention-checked").inner_text()
     shoot(page, "needs-attention")
+
+    cache.delete(ATTENTION_ASKED_KEY)
+    page.click("#attention-check [type=submit]")  # a POST from the browser: its CSRF check passes
+    page.wait_for_selector("text=Checking again.")
+    shoot(page, "needs-attention-check-again")
