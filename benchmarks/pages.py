@@ -5,7 +5,9 @@ role logs in through Django's test client, as a browser would (session, authenti
 the view, the template), and opens the pages it works in: customer service the claim
 list, a search by RMA number and the newest claim's page; the warehouse the inspection
 queue; finance the refunds queue; the manager the dashboard over the default 12 weeks and
-over two years, the SLA report, and a filtered claim export (time to its first byte).
+over two years, the SLA report, the "needs attention" page (its last stored check: the first
+untimed request of a fresh database runs one), and a filtered claim export (time to its first
+byte); customer service also searches the orders by an email typed in capitals.
 
 For each page: two untimed requests, then ``--repeat`` timed ones; the median, the p95
 (nearest rank) and the number of queries of one request. The reference is the unfiltered
@@ -58,6 +60,8 @@ def page_list(cursor) -> list[tuple[str, str, str, bool]]:
     (rma,) = cursor.fetchone()
     cursor.execute("SELECT max(id) FROM returns_claim")
     (newest,) = cursor.fetchone()
+    cursor.execute("SELECT customer_email FROM returns_order ORDER BY id DESC LIMIT 1 OFFSET 5000")
+    (email,) = cursor.fetchone()
     today = timezone.localdate(timezone.now(), timezone.get_default_timezone())
     two_years = f"start={today - timedelta(days=2 * 365)}&end={today}"
     month = f"{today - timedelta(days=29)}..{today}"
@@ -69,6 +73,8 @@ def page_list(cursor) -> list[tuple[str, str, str, bool]]:
         ("dashboard, 12 weeks", "manager", "/admin/dashboard/", False),
         ("dashboard, 2 years", "manager", f"/admin/dashboard/?{two_years}", False),
         ("SLA report", "manager", "/admin/sla/", False),
+        ("needs attention", "manager", "/admin/attention/", False),
+        ("orders, search email (other case)", "cs", f"/admin/returns/order/?q={email.upper()}", False),
         (
             "export CSV, DOA last 30 days (1st byte)",
             "manager",
