@@ -97,7 +97,7 @@ def attention_check() -> AttentionCheck:
     return check
 
 
-def last_attention_check() -> AttentionCheck | None:
+def last_attention_check() -> AttentionCheck:
     """The newest stored check; a fresh installation's first look runs one."""
     return AttentionCheck.objects.order_by("-checked_at", "-id").first() or attention_check()
 

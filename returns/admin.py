@@ -904,6 +904,7 @@ class OrderAdmin(ModelAdmin):
     inlines = (OrderLineInline, OrderEventInline)
     fields = ("number", "customer_name", "customer_email", "received")
     readonly_fields = fields
+    change_form_template = "admin/returns/order/change_form.html"
 
     def get_search_results(self, request, queryset, search_term):
         """The term as typed against each column, in any case: served by the two expression indexes."""
@@ -911,8 +912,6 @@ class OrderAdmin(ModelAdmin):
         if not term:
             return queryset, False
         return queryset.filter(Q(number__iexact=term) | Q(customer_email__iexact=term)), False
-
-    change_form_template = "admin/returns/order/change_form.html"
 
     @admin.display(description="received on", ordering="received_on")
     def received(self, order):
