@@ -372,7 +372,9 @@ def test_the_sweep_selects_refunds_through_the_partial_indexes(inspector, financ
             cursor.execute(f"EXPLAIN {sql}")
             plans.append("\n".join(row[0] for row in cursor.fetchall()))
 
-    assert "refund_target_running" in plans[0] or "refund_due_running" in plans[0], plans[0]
-    assert "refund_due_running" in plans[1], plans[1]
+    # Both partial indexes hold exactly the running refunds: which one a small test table's statistics make
+    # the planner take for a query varies with what earlier tests left (seen once in a full run's order).
+    for plan in plans[:2]:
+        assert "refund_target_running" in plan or "refund_due_running" in plan, plan
     assert "Index Scan" in plans[2], plans[2]
     assert not any("Seq Scan on refunds_refund" in plan for plan in plans), plans
