@@ -383,12 +383,22 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
+def _months_of(first: date, last: date) -> list[date]:
+    """The first day of each month from ``first``'s to ``last``'s."""
+    months = [date(first.year, first.month, 1)]
+    while _next_month(months[-1]) <= last:
+        months.append(_next_month(months[-1]))
+    return months
+
+
 def _recount_months(cursor, spans) -> dict[str, int]:
     """The months of the spans' days, summed again from the day rows just written."""
     if spans is None:
         where, params, scope = "TRUE", [], None
     else:
-        months = sorted({date(day.year, day.month, 1) for span in spans for day in span})
+        # Every month a span touches, not only its first and last days' months: a sweep over consecutive days
+        # from October to December recounts November too (the demo's load and a bulk import make such spans).
+        months = sorted({month for first, last in spans for month in _months_of(first, last)})
         # The months' days as ranges, which the (day, product_id) indexes serve; ``date_trunc(day) = ANY``
         # read every day row (0.4 s of a one-day sweep at a million claims).
         where = "(" + " OR ".join("(day >= %s AND day < %s)" for _ in months) + ")"

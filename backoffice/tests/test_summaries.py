@@ -258,7 +258,7 @@ def test_claim_day_category_and_orders_changed_afterwards_are_counted(shop, peop
     summaries.sweep()
 
     claim_services.claim_set_submitted_at(
-        claim_id=claim.pk, by=people["cs"], submitted_at=moment(0, hour=1), reason="The email came in at night."
+        claim_id=claim.pk, by=people["cs"], submitted_at=moment(0, hour=0), reason="The email came in at night."
     )
     claim_services.product_set_category(
         product_ids=[ProductFactory._meta.model.objects.get(sku="SR-ODD").pk], by=actors.SYSTEM, electronic=True
@@ -268,6 +268,30 @@ def test_claim_day_category_and_orders_changed_afterwards_are_counted(shop, peop
     OrderFactory._meta.model.objects.filter(pk=line.order_id).update(received_on=today() - timedelta(days=50))
 
     assert_summaries_equal_a_recount([*shop, "SR-LENS"])
+
+
+def test_a_sweep_over_consecutive_days_recounts_every_month_between(shop):
+    """Consecutive changed days from one month to a later one are one span (the demo's load, a bulk import of
+    orders): the months between its first and last day are recounted too. Found on the first of a month,
+    when the month before became a whole month that the dashboard reads from the month tables."""
+    cage = ProductFactory._meta.model.objects.get(sku="SR-CAGE")
+    for days_ago in range(100, -1, -1):  # an order received every day for a hundred days
+        OrderLineFactory(order=OrderFactory(received_on=today() - timedelta(days=days_ago)), product=cage, quantity=1)
+
+    summaries.sweep()
+
+    def per_month(sql: str) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    assert per_month(
+        "SELECT month, product_id, sum(units)::bigint FROM backoffice_soldmonth GROUP BY 1, 2 ORDER BY 1, 2"
+    ) == per_month(
+        "SELECT date_trunc('month', day)::date, product_id, sum(units)::bigint FROM backoffice_soldday "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    assert_summaries_equal_a_recount(shop)
 
 
 def test_the_sweep_recounts_only_the_days_that_changed(shop):
