@@ -18,17 +18,17 @@ from inbox import selectors, services
 from inbox.models import InboundMessage, MessageState, UnsortedMessage
 from returns import ledger, states
 from returns import services as claim_services
-from returns.admin import ClaimCreateForm, _add_errors
+from returns.admin import ClaimCreateForm, ExactSearch, _add_errors
 from returns.instants import format_instant
 from returns.models import Claim, Order
 
 
-class MessageAdmin(ModelAdmin):
+class MessageAdmin(ExactSearch, ModelAdmin):
     list_display = ("arrived", "sender_link", "subject_words", "kind", "state", "claim_link", "files")
     list_display_links = None
     list_filter = ("state", "kind")
     list_select_related = ("claim",)
-    # get_search_results(): the address in any case, the Message-ID as sent; each served by an index.
+    # search_matches(): the address in any case, the Message-ID as sent; each served by an index.
     search_fields = ("=sender_email", "=message_id")
     search_help_text = "A sender's address or a Message-ID, exactly."
     show_full_result_count = False
@@ -46,11 +46,8 @@ class MessageAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("attachments")
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(sender_email__iexact=term) | Q(message_id=term)), False
+    def search_matches(self, term):
+        return Q(sender_email__iexact=term) | Q(message_id=term)
 
     @admin.display(description="arrived", ordering="-id")
     def arrived(self, message):

@@ -7,6 +7,7 @@ admin messages with the typed values kept.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,7 +18,7 @@ from inspections import outcomes, selectors, services
 from inspections.forms import InspectionForm
 from inspections.models import Inspection, Outcome
 from returns import money, states, uploads
-from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.admin import ExactSearch, ReadOnlyInline, ServiceOnlyAdmin
 from returns.instants import format_instant
 from returns.models import ClaimItem, ClaimStatus
 
@@ -102,21 +103,20 @@ def _inspection_of(claim_item: ClaimItem) -> Inspection | None:
 
 
 @admin.register(Inspection)
-class InspectionAdmin(ServiceOnlyAdmin):
+class InspectionAdmin(ExactSearch, ServiceOnlyAdmin):
     """Every inspection, for reading; the warehouse works from the queue and the inspection form."""
 
     list_display = ("claim_item_link", "rma_number", "inspector", "outcome", "deduction", "started_at", "completed_at")
     list_filter = ("outcome", "proposed_outcome")
     list_select_related = ("claim_item__claim", "claim_item__order_line__product", "inspector")
     show_full_result_count = False
-    # get_search_results(): the claim's RMA number as stored (capitals), which its unique index serves.
+    # search_matches(): the claim's RMA number as stored (capitals), which its unique index serves.
     search_fields = ("=claim_item__claim__rma_number",)
     search_help_text = "An RMA number, exactly."
     change_list_template = "admin/inspections/inspection/change_list.html"
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        return (queryset.filter(claim_item__claim__rma_number=term.upper()), False) if term else (queryset, False)
+    def search_matches(self, term):
+        return Q(claim_item__claim__rma_number=term.upper())
 
     @admin.display(description="item")
     def claim_item_link(self, inspection):

@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -32,7 +33,7 @@ from refunds.models import (
     RefundStatus,
 )
 from returns import money
-from returns.admin import EventHistoryInline, ReadOnlyInline, ServiceOnlyAdmin
+from returns.admin import EventHistoryInline, ExactSearch, ReadOnlyInline, ServiceOnlyAdmin
 from returns.instants import format_instant
 
 
@@ -165,7 +166,7 @@ class SlaFilter(admin.SimpleListFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(ServiceOnlyAdmin):
+class RefundAdmin(ExactSearch, ServiceOnlyAdmin):
     list_display = ("reference", "rma_number", "status", "amount", "currency", "age", "due", "provider", "problem")
     list_filter = (StatusFilter, SlaFilter, "currency", "provider")
     list_select_related = ("claim",)
@@ -193,9 +194,8 @@ class RefundAdmin(ServiceOnlyAdmin):
     def get_ordering(self, request):
         return ["queue_priority", "created_at"]
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        return (queryset.filter(claim__rma_number=term.upper()), False) if term else (queryset, False)
+    def search_matches(self, term):
+        return Q(claim__rma_number=term.upper())
 
     # --- the queue ---------------------------------------------------------------
 

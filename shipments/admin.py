@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 
 from returns import states, uploads
-from returns.admin import ReadOnlyInline, ServiceOnlyAdmin
+from returns.admin import ExactSearch, ReadOnlyInline, ServiceOnlyAdmin
 from returns.instants import format_instant
 from returns.models import Claim
 from shipments import services
@@ -159,7 +159,7 @@ class AttachedUnmatchedParcelInline(ReadOnlyInline):
 
 
 @admin.register(ReturnParcel)
-class ReturnParcelAdmin(ModelAdmin):
+class ReturnParcelAdmin(ExactSearch, ModelAdmin):
     list_display = (
         "rma_number",
         "carrier",
@@ -205,13 +205,8 @@ class ReturnParcelAdmin(ModelAdmin):
     def photos(self, parcel):
         return _photo_images(parcel.photos.all())
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if term.upper().startswith("RMA-"):
-            return queryset.filter(claim__rma_number=term.upper()), False
-        return queryset.filter(tracking_number=term), False
+    def search_matches(self, term):
+        return Q(claim__rma_number=term.upper()) if term.upper().startswith("RMA-") else Q(tracking_number=term)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -300,7 +295,7 @@ class ReturnParcelAdmin(ModelAdmin):
 
 
 @admin.register(UnmatchedParcel)
-class UnmatchedParcelAdmin(ServiceOnlyAdmin):
+class UnmatchedParcelAdmin(ExactSearch, ServiceOnlyAdmin):
     list_display = (
         "reference",
         "received_at",
@@ -378,11 +373,8 @@ class UnmatchedParcelAdmin(ServiceOnlyAdmin):
             return tuple("attached_or_attach" if name == "attached" else name for name in self.list_display)
         return self.list_display
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(scanned_code=term.upper()) | Q(tracking_number=term)), False
+    def search_matches(self, term):
+        return Q(scanned_code=term.upper()) | Q(tracking_number=term)
 
     def get_urls(self):
         own = [
@@ -447,7 +439,7 @@ def _find_claim(text: str) -> Claim | None:
 
 
 @admin.register(OutboundParcel)
-class OutboundParcelAdmin(ServiceOnlyAdmin):
+class OutboundParcelAdmin(ExactSearch, ServiceOnlyAdmin):
     list_display = ("claim", "purpose", "carrier", "tracking_number", "created_at", "shipped_at", "shipped_by", "ship")
     list_select_related = ("claim", "shipped_by")
     list_filter = (ShippedFilter, "purpose")
@@ -477,9 +469,8 @@ class OutboundParcelAdmin(ServiceOnlyAdmin):
         url = reverse("admin:shipments_outboundparcel_ship", args=[parcel.pk])
         return format_html('<a class="button" href="{}">Mark shipped…</a>', url)
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        return (queryset.filter(tracking_number=term) if term else queryset), False
+    def search_matches(self, term):
+        return Q(tracking_number=term)
 
     def get_urls(self):
         own = [

@@ -12,17 +12,17 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from returns.admin import ServiceOnlyAdmin
+from returns.admin import ExactSearch, ServiceOnlyAdmin
 from returns.instants import format_instant
 from returns.models import Order
 from stores.models import WebhookDelivery
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ServiceOnlyAdmin):
+class WebhookDeliveryAdmin(ExactSearch, ServiceOnlyAdmin):
     list_display = ("received", "topic", "order", "status", "attempts", "outcome_short")
     list_filter = ("status", "topic")
-    # get_search_results(): exact matches, each served by an index (Django's ``=`` compares upper cases,
+    # search_matches(): exact matches, each served by an index (Django's ``=`` compares upper cases,
     # which no index here serves, and casts the store's id to text).
     search_fields = ("=webhook_id", "=order_number", "=store_order_id")
     search_help_text = "A webhook id, an order number (#1001) or the store's order id (all exact)."
@@ -45,14 +45,11 @@ class WebhookDeliveryAdmin(ServiceOnlyAdmin):
     )
     readonly_fields = fields
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
+    def search_matches(self, term):
         matches = Q(webhook_id=term) | Q(order_number=term)
         if term.isascii() and term.isdigit() and int(term) < 2**63:  # the store's id is a bigint
             matches |= Q(store_order_id=int(term))
-        return queryset.filter(matches), False
+        return matches
 
     @admin.display(description="received", ordering="received_at")
     def received(self, delivery):
